@@ -1,0 +1,1 @@
+"""Cinema Online platform package: domains and the infrastructure they share."""

@@ -1,0 +1,39 @@
+"""Singletons bound to the running event loop: async clients must not cross loops (Mangum, tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopLocal(Generic[T]):
+    """Lazily create one value per event loop, with the creation itself serialised."""
+
+    def __init__(self, factory: Callable[[], Awaitable[T]]) -> None:
+        self._factory = factory
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def get(self) -> T:
+        """Return this loop's value, creating it on first use."""
+        loop = asyncio.get_running_loop()
+        value = self._values.get(loop)
+        if value is not None:
+            return value
+        lock = self._locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            value = self._values.get(loop)
+            if value is None:
+                value = await self._factory()
+                self._values[loop] = value
+            return value
+
+    def pop(self) -> T | None:
+        """Forget this loop's value (the caller closes it)."""
+        return self._values.pop(asyncio.get_running_loop(), None)

@@ -1,0 +1,74 @@
+"""The local stand-in for Vercel + the CDN: api modules routed by vercel.json, signed storage URLs,
+and the static web client, all on one port."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.http.problems import problem_response
+from shared.local.routing import load_rewrites, resolve
+from shared.settings import REPO_ROOT
+
+STORAGE_PREFIX = "/_storage"
+
+
+class SinglePageStatic(StaticFiles):
+    """Static files with the SPA fallback Vercel's rewrites give the client (unknown paths -> index)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Any:
+        """Serve the file, or index.html for client-side routes."""
+        response = await super().get_response(path, scope)
+        if response.status_code == 404 and "." not in Path(path).name:
+            return await super().get_response("index.html", scope)
+        return response
+
+
+class DevServer:
+    """Dispatch each request to the api module vercel.json names, or to storage, or to public/."""
+
+    def __init__(self, root: Path = REPO_ROOT) -> None:
+        self.rewrites = load_rewrites(root / "vercel.json")
+        self.apps: dict[str, ASGIApp] = {}
+        for rewrite in self.rewrites:
+            if rewrite.module and rewrite.module not in self.apps:
+                self.apps[rewrite.module] = importlib.import_module(rewrite.module).app
+        from shared.infra.storage.local_http import app as storage_app
+
+        self.storage_app = storage_app
+        public = root / "public"
+        self.static = SinglePageStatic(directory=public, html=True, check_dir=False) if public.exists() else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route one request."""
+        if scope["type"] == "lifespan":
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        path: str = scope.get("path", "/")
+        if path.startswith(STORAGE_PREFIX + "/"):
+            await self.storage_app(scope, receive, send)
+            return
+        rewrite = resolve(self.rewrites, path)
+        if rewrite and rewrite.module:
+            await self.apps[rewrite.module](scope, receive, send)
+            return
+        if path.startswith("/api/") or self.static is None:
+            response = problem_response(
+                status=404, code="not_found", title="Not found", detail=f"No function serves {path}."
+            )
+            await response(scope, receive, send)
+            return
+        await self.static(scope, receive, send)
+
+
+def create_dev_app() -> DevServer:
+    """Factory for uvicorn (--factory)."""
+    return DevServer()
