@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # Media tools.
     ffmpeg_binary: Path | None = None
 
+    # Scheduled jobs: Vercel Cron sends "Authorization: Bearer $CRON_SECRET".
+    cron_secret: str | None = Field(default=None, min_length=16)
+    finished_job_retention_days: int = Field(default=7, ge=1, le=365)
+
     # HTTP.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"])
     max_body_bytes: int = Field(default=4_500_000, ge=1024)
@@ -105,6 +109,7 @@ class Settings(BaseSettings):
                     ("DATABASE_URL", self.database_url),
                     ("REDIS_URL or UPSTASH_REDIS_REST_URL", self.redis_url or self.upstash_redis_rest_url),
                     ("SIGNING_SECRET", self.signing_secret),
+                    ("CRON_SECRET", self.cron_secret),
                 )
                 if not present
             ]

@@ -11,9 +11,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PayloadTooLarge
 from shared.http.logging import request_id_var
-from shared.http.problems import problem_response
+from shared.http.problems import internal_error_response, problem_response
 
 access_log = logging.getLogger("cinema.access")
+error_log = logging.getLogger("cinema.http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
@@ -41,10 +42,12 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -53,6 +56,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Logged with its traceback for the engineer on call; the client sees only the request id.
+            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started_response:
+                raise
+            await internal_error_response(scope["path"])(scope, receive, send_with_id)
         finally:
             access_log.info(
                 "%s %s %s",

@@ -104,15 +104,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Logged with its traceback for the engineer on call; the client sees only the request id.
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+def internal_error_response(path: str) -> JSONResponse:
+    """The 500 answer: nothing of the failure leaks, the request id lets the engineer on call find it."""
     return problem_response(
         status=500,
         code="internal_error",
         title="Internal server error",
         detail="An unexpected error occurred; quote the request id when reporting it.",
-        instance=request.url.path,
+        instance=path,
     )
 
 
@@ -121,4 +120,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    # Unexpected exceptions are caught by RequestContextMiddleware, where the request id is still known.

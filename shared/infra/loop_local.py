@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_registry: weakref.WeakSet[LoopLocal[object]] = weakref.WeakSet()
 
 
 class LoopLocal(Generic[T]):
@@ -19,6 +20,7 @@ class LoopLocal(Generic[T]):
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        _registry.add(self)  # type: ignore[arg-type]
 
     async def get(self) -> T:
         """Return this loop's value, creating it on first use."""
@@ -37,3 +39,14 @@ class LoopLocal(Generic[T]):
     def pop(self) -> T | None:
         """Forget this loop's value (the caller closes it)."""
         return self._values.pop(asyncio.get_running_loop(), None)
+
+
+async def reset_all() -> None:
+    """Close and forget every loop-local client of the running loop (after settings change: tests, CLI)."""
+    for holder in list(_registry):
+        value = holder.pop()
+        close = getattr(value, "close", None)
+        if close is not None:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result

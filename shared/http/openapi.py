@@ -1,0 +1,49 @@
+"""One OpenAPI document for the whole platform, merged from every group's own document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from shared.settings import get_settings
+
+
+def merge_openapi(apps: dict[str, FastAPI]) -> dict[str, Any]:
+    """Union of the groups' paths and components; a clash between groups is a bug, so it raises."""
+    merged: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "Cinema Online API", "version": get_settings().version},
+        "paths": {},
+        "components": {},
+        "tags": [],
+    }
+    for group, app in sorted(apps.items()):
+        spec = app.openapi()
+        for path, operations in spec.get("paths", {}).items():
+            if path in merged["paths"]:
+                raise ValueError(f"path {path} is defined by two groups (one is {group})")
+            merged["paths"][path] = operations
+        for section, items in spec.get("components", {}).items():
+            target = merged["components"].setdefault(section, {})
+            for name, schema in items.items():
+                if name in target and target[name] != schema:
+                    raise ValueError(f"component {section}.{name} differs between groups (one is {group})")
+                target[name] = schema
+        merged["tags"].append({"name": group})
+    return merged
+
+
+def openapi_router(apps: dict[str, FastAPI]) -> APIRouter:
+    """Router serving the merged document at /api/v1/openapi.json (built once per instance)."""
+    router = APIRouter()
+    cache: dict[str, Any] = {}
+
+    @router.get("/api/v1/openapi.json", include_in_schema=False)
+    async def merged_openapi() -> JSONResponse:
+        if "spec" not in cache:
+            cache["spec"] = merge_openapi(apps)
+        return JSONResponse(cache["spec"], headers={"cache-control": "public, max-age=300"})
+
+    return router

@@ -1,0 +1,12 @@
+"""Maintenance report shapes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class MaintenanceReport(BaseModel):
+    """What one housekeeping run did."""
+
+    purged_jobs: int
+    queue_backend: str
