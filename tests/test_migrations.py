@@ -36,7 +36,7 @@ async def test_failed_file_rolls_back_and_is_not_recorded(empty_database: str, t
     (tmp_path / "20990101000001_bad.sql").write_text(
         "create table public.half_done (id int);\nselect * from missing_table;"
     )
-    with pytest.raises(MigrationError, match="20990101000001_bad.sql"):
+    with pytest.raises(MigrationError, match=r"20990101000001_bad\.sql"):
         await migrate(empty_database, tmp_path)
     assert ledger(empty_database) == ["20990101000000"]
     with psycopg.connect(empty_database) as conn:
@@ -45,7 +45,7 @@ async def test_failed_file_rolls_back_and_is_not_recorded(empty_database: str, t
 
 def test_misnamed_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "create_things.sql").write_text("select 1;")
-    with pytest.raises(MigrationError, match="create_things.sql"):
+    with pytest.raises(MigrationError, match=r"create_things\.sql"):
         discover(tmp_path)
 
 
@@ -84,3 +84,28 @@ def test_anon_role_sees_no_rows_of_internal_tables(database_url: str) -> None:
                 except psycopg.errors.InsufficientPrivilege:
                     continue
                 assert count == (0,), table
+
+
+async def test_applies_on_a_supabase_shaped_database_without_touching_its_auth(empty_database: str) -> None:
+    # Supabase already has the auth schema, auth.uid() and the extensions schema: the bootstrap must keep them.
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("create schema auth; create schema extensions")
+        conn.execute(
+            "create function auth.uid() returns uuid language sql stable as"
+            " $$ select '00000000-0000-0000-0000-00000000beef'::uuid $$"
+        )
+    await migrate(empty_database)
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute("select auth.uid()::text").fetchone() == ("00000000-0000-0000-0000-00000000beef",)
+
+
+def test_auth_shim_reads_postgrest_claims(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true)",
+            ('{"sub": "4f9c3d8e-1111-4222-8333-944455556666", "role": "authenticated"}',),
+        )
+        assert conn.execute("select auth.uid()::text, auth.role()").fetchone() == (
+            "4f9c3d8e-1111-4222-8333-944455556666",
+            "authenticated",
+        )
