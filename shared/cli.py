@@ -139,14 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
 
     migrate = commands.add_parser("migrate", help="apply pending supabase/migrations")
-    migrate.add_argument("--database-url", default=None, help="defaults to DATABASE_URL or the embedded server")
+    migrate.add_argument(
+        "--database-url", default=None, help="defaults to DATABASE_URL or the embedded server"
+    )
     migrate.set_defaults(func=cmd_migrate)
 
     worker = commands.add_parser("worker", help="process queued jobs until interrupted")
     worker.add_argument("--concurrency", type=int, default=1)
     worker.set_defaults(func=cmd_worker)
 
-    commands.add_parser("maintenance", help="run the daily housekeeping once").set_defaults(func=cmd_maintenance)
+    commands.add_parser("maintenance", help="run the daily housekeeping once").set_defaults(
+        func=cmd_maintenance
+    )
     commands.add_parser("services", help="start embedded PostgreSQL/Redis, print URLs").set_defaults(
         func=cmd_services
     )

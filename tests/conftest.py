@@ -52,7 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
     database_url = create_database(server_url)
     asyncio.run(migrate(database_url))
     data_dir = Path(tempfile.mkdtemp(prefix="cinema-test-data-"))
-    _state.update(server_url=server_url, database_url=database_url, redis_url=redis_url, data_dir=str(data_dir))
+    _state.update(
+        server_url=server_url, database_url=database_url, redis_url=redis_url, data_dir=str(data_dir)
+    )
     os.environ.update(
         APP_ENV="test",
         DATABASE_URL=database_url,

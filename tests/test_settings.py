@@ -8,13 +8,18 @@ import sys
 
 import pytest
 
-from shared.settings import ConfigError, REPO_ROOT, get_settings, signing_secret
+from shared.settings import REPO_ROOT, ConfigError, get_settings, signing_secret
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "APP_ENV"}}
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=clean | env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -27,7 +32,9 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("APP_ENV", "staging", "APP_ENV: Input should be 'local', 'test' or 'production'"),
     ],
 )
-def test_importing_an_api_module_with_bad_config_fails_in_one_line(variable: str, value: str, expected: str) -> None:
+def test_importing_an_api_module_with_bad_config_fails_in_one_line(
+    variable: str, value: str, expected: str
+) -> None:
     result = run_python("import api.health", **{variable: value})
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -52,11 +59,14 @@ def test_cli_reports_bad_database_url_in_one_line() -> None:
 
 
 def test_production_refuses_embedded_defaults(settings_env) -> None:
-    settings_env(APP_ENV="production", DATABASE_URL=None, REDIS_URL=None, SIGNING_SECRET=None, CRON_SECRET=None)
+    settings_env(
+        APP_ENV="production", DATABASE_URL=None, REDIS_URL=None, SIGNING_SECRET=None, CRON_SECRET=None
+    )
     with pytest.raises(ConfigError) as caught:
         get_settings()
-    assert "APP_ENV=production needs DATABASE_URL, REDIS_URL or UPSTASH_REDIS_REST_URL, SIGNING_SECRET" in str(
-        caught.value.code
+    assert (
+        "APP_ENV=production needs DATABASE_URL, REDIS_URL or UPSTASH_REDIS_REST_URL, SIGNING_SECRET"
+        in str(caught.value.code)
     )
 
 

@@ -78,4 +78,6 @@ async def check_health(*, settings: Settings) -> HealthReport:
     results = await asyncio.gather(*(_run(check, backends[name]) for name, check in checks.items()))
     by_name = dict(zip(checks, results, strict=True))
     down = [name for name, result in by_name.items() if result.status == "fail"]
-    return HealthReport(status="fail" if down else "pass", version=settings.version, down=down, checks=by_name)
+    return HealthReport(
+        status="fail" if down else "pass", version=settings.version, down=down, checks=by_name
+    )

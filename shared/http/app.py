@@ -14,8 +14,9 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(router: APIRouter, *, group: str, title: str | None = None) -> FastAPI:
-    """Assemble a group's ASGI app: routes under /api/v1/<group>, problem+json errors, request ids,
-    JSON logs, CORS allowlist, body size limit and the group's own OpenAPI document."""
+    """Assemble a group's ASGI app with the conventions every group shares."""
+    # Routes under /api/v1/<group>, problem+json errors, request ids, JSON logs, CORS allowlist,
+    # body size limit and the group's own OpenAPI document.
     settings = get_settings()  # fails fast, naming the bad variable
     configure_logging(settings.log_level)
     app = FastAPI(

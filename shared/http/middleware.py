@@ -21,7 +21,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name in (b"x-request-id", b"x-vercel-id"):
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _SAFE_ID.match(candidate):
                 return candidate
     return None

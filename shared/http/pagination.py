@@ -57,7 +57,9 @@ def decode_cursor(cursor: str) -> list[Any]:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page")
+    ] = None,
 ) -> PageParams:
     """FastAPI dependency for list endpoints."""
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)

@@ -26,8 +26,8 @@ def database_url(settings: Settings) -> str:
 
 
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
-    """Options every connection needs; prepare_threshold=None because pgbouncer in transaction mode
-    cannot keep server-side prepared statements."""
+    """Options every connection needs."""
+    # prepare_threshold=None: pgbouncer in transaction mode cannot keep server-side prepared statements.
     options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
     return {"prepare_threshold": None, "options": options, "connect_timeout": settings.db_connect_timeout}
 
@@ -66,8 +66,7 @@ async def close_pool() -> None:
 
 
 async def transaction() -> AsyncIterator[AsyncConnection]:
-    """FastAPI dependency: one connection and one transaction per request, committed before the
-    response is sent and rolled back on any error (the entry point owns the transaction)."""
+    """FastAPI dependency: one transaction per request, committed before the response is sent."""
     from psycopg import OperationalError
     from psycopg_pool import PoolTimeout
 

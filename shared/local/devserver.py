@@ -1,5 +1,4 @@
-"""The local stand-in for Vercel + the CDN: api modules routed by vercel.json, signed storage URLs,
-and the static web client, all on one port."""
+"""Local stand-in for Vercel and the CDN: functions routed by vercel.json, storage URLs, the web client."""
 
 from __future__ import annotations
 
@@ -41,7 +40,9 @@ class DevServer:
 
         self.storage_app = storage_app
         public = root / "public"
-        self.static = SinglePageStatic(directory=public, html=True, check_dir=False) if public.exists() else None
+        self.static = (
+            SinglePageStatic(directory=public, html=True, check_dir=False) if public.exists() else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one request."""

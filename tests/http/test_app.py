@@ -90,7 +90,9 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
 
 
 async def test_validation_errors_list_fields(client: httpx.AsyncClient) -> None:
-    body = assert_problem(await client.post("/api/v1/probe/items", json={"n": "many"}), 422, "validation_failed")
+    body = assert_problem(
+        await client.post("/api/v1/probe/items", json={"n": "many"}), 422, "validation_failed"
+    )
     assert body["errors"][0]["loc"] == ["body", "n"]
     assert_problem(
         await client.post(
@@ -139,7 +141,9 @@ async def test_cors_allowlist(client: httpx.AsyncClient) -> None:
     )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
-    denied = await client.options("/api/v1/probe/items", headers={"origin": "https://evil.example", **preflight})
+    denied = await client.options(
+        "/api/v1/probe/items", headers={"origin": "https://evil.example", **preflight}
+    )
     assert "access-control-allow-origin" not in denied.headers
 
 
@@ -177,10 +181,14 @@ async def test_auth_hooks(client: httpx.AsyncClient) -> None:
         ok = await client.get("/api/v1/probe/me", headers={"authorization": "Bearer good"})
         assert ok.json() == {"user_id": str(user)}
         assert_problem(
-            await client.get("/api/v1/probe/me", headers={"authorization": "Bearer bad"}), 401, "unauthenticated"
+            await client.get("/api/v1/probe/me", headers={"authorization": "Bearer bad"}),
+            401,
+            "unauthenticated",
         )
         assert_problem(
-            await client.get("/api/v1/probe/admin", headers={"authorization": "Bearer good"}), 403, "forbidden"
+            await client.get("/api/v1/probe/admin", headers={"authorization": "Bearer good"}),
+            403,
+            "forbidden",
         )
     finally:
         from shared.http import auth

@@ -41,7 +41,9 @@ async def dev_client():
     from shared.local.devserver import DevServer
 
     server = DevServer()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server), base_url="http://localhost:3000") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=server), base_url="http://localhost:3000"
+    ) as c:
         yield c
 
 
