@@ -87,7 +87,7 @@ def test_anon_role_sees_no_rows_of_internal_tables(database_url: str) -> None:
 
 
 async def test_applies_on_a_supabase_shaped_database_without_touching_its_auth(empty_database: str) -> None:
-    # Supabase already has the auth schema, auth.uid() and the extensions schema: the bootstrap must keep them.
+    # Supabase already has the auth schema, auth.uid() and the extensions schema: the bootstrap keeps them.
     with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute("create schema auth; create schema extensions")
         conn.execute(
