@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/cold_start.py $(BENCH_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/cinema migrate
