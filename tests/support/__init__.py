@@ -1,0 +1,1 @@
+"""Test-side stand-ins for third-party services, driven by their real SDKs."""
