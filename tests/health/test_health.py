@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from collections.abc import AsyncIterator
 
@@ -70,6 +71,8 @@ def test_lambda_adapter_serves_the_same_app() -> None:
         },
         "isBase64Encoded": False,
     }
-    result = lambda_handler(event, None)
+    # Mangum drives its own event loop; a fresh thread gives it one whatever other tests did to this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(lambda_handler, event, None).result()
     assert result["statusCode"] == 200
     assert "/api/v1/health" in json.loads(result["body"])["paths"]

@@ -21,7 +21,7 @@ _jitter = random.SystemRandom()
 
 
 def backoff_seconds(attempts: int, *, base: float, cap: float) -> float:
-    """Delay before the next try: exponential backoff with full jitter, uniform in [0, min(cap, base*2^(n-1))]."""
+    """Delay before try n+1: full-jitter exponential backoff, uniform in [0, min(cap, base*2^(n-1))]."""
     exponent = min(max(attempts - 1, 0), 62)  # bounded so 2**n stays a sane float for absurd counts
     return _jitter.uniform(0.0, min(cap, base * 2.0**exponent))
 
