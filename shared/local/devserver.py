@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,16 +23,20 @@ class SinglePageStatic(StaticFiles):
 
     async def get_response(self, path: str, scope: Scope) -> Any:
         """Serve the file, or index.html for client-side routes."""
-        response = await super().get_response(path, scope)
-        if response.status_code == 404 and "." not in Path(path).name:
-            return await super().get_response("index.html", scope)
-        return response
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as error:
+            if error.status_code == 404 and "." not in Path(path).name:
+                return await super().get_response("index.html", scope)
+            raise
 
 
 class DevServer:
     """Dispatch each request to the api module vercel.json names, or to storage, or to public/."""
 
     def __init__(self, root: Path = REPO_ROOT) -> None:
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))  # api/ is imported from the project root, as on Vercel
         self.rewrites = load_rewrites(root / "vercel.json")
         self.apps: dict[str, ASGIApp] = {}
         for rewrite in self.rewrites:
@@ -67,7 +73,16 @@ class DevServer:
             )
             await response(scope, receive, send)
             return
-        await self.static(scope, receive, send)
+        try:
+            await self.static(scope, receive, send)
+        except HTTPException as error:
+            response = problem_response(
+                status=error.status_code,
+                code="not_found" if error.status_code == 404 else "http_error",
+                title="Not found" if error.status_code == 404 else "HTTP error",
+                detail=f"Nothing is served at {path}.",
+            )
+            await response(scope, receive, send)
 
 
 def create_dev_app() -> DevServer:

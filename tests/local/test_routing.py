@@ -56,6 +56,8 @@ async def test_dev_server_dispatches_functions_static_and_unknown(dev_client: ht
     assert page.status_code == 200 and "Cinema Online" in page.text
     spa_route = await dev_client.get("/browse/comedies")
     assert spa_route.status_code == 200 and "Cinema Online" in spa_route.text
+    missing_asset = await dev_client.get("/assets/missing.js")
+    assert missing_asset.status_code == 404
     missing = await dev_client.get("/api/v1/nothing")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
 
