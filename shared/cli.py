@@ -41,6 +41,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Apply supabase/seed.sql (demo data; idempotent)."""
+    from shared.infra.seeding import SeedError, seed
+
+    settings = get_settings()
+    url = settings.database_url or _resolve_services(settings).database_url
+    assert url is not None
+    try:
+        asyncio.run(seed(url))
+    except SeedError as error:
+        print(f"seeding failed: {error}", file=sys.stderr)
+        return 1
+    print("seed data applied")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Process queued jobs until SIGINT/SIGTERM."""
     from shared.http.logging import configure_logging
@@ -100,7 +116,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     settings = get_settings()
     started_here = not settings.database_url, not (settings.redis_url or settings.upstash_redis_rest_url)
     settings = _resolve_services(settings)
-    if cmd_migrate(argparse.Namespace(database_url=None)) != 0:
+    if cmd_migrate(argparse.Namespace(database_url=None)) != 0 or cmd_seed(argparse.Namespace()) != 0:
         return 1
     worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker"])  # inherits the exported URLs
     print(f"Cinema Online is up on http://{args.host}:{args.port}  (Ctrl-C stops everything)", flush=True)
@@ -143,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url", default=None, help="defaults to DATABASE_URL or the embedded server"
     )
     migrate.set_defaults(func=cmd_migrate)
+
+    commands.add_parser("seed", help="apply supabase/seed.sql (idempotent demo data)").set_defaults(
+        func=cmd_seed
+    )
 
     worker = commands.add_parser("worker", help="process queued jobs until interrupted")
     worker.add_argument("--concurrency", type=int, default=1)
