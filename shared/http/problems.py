@@ -58,19 +58,26 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def app_error_response(
+    error: AppError, *, instance: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Render one of our errors; server-side ones are logged for the engineer on call."""
+    if error.status >= 500:
+        logger.error("request failed: %s", error.detail, extra={"code": error.code})
+    return problem_response(
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=instance,
+        headers={**(headers or {}), **error.headers},
+        **error.extra,
+    )
+
+
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    if exc.status >= 500:
-        logger.error("request failed: %s", exc.detail, extra={"code": exc.code})
-    return problem_response(
-        status=exc.status,
-        code=exc.code,
-        title=exc.title,
-        detail=exc.detail,
-        instance=request.url.path,
-        headers=exc.headers,
-        **exc.extra,
-    )
+    return app_error_response(exc, instance=request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
@@ -17,12 +16,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from shared.errors import AppError, NotFound
-from shared.http.problems import problem_response
+from shared.http.problems import app_error_response, problem_response
 from shared.infra.storage.base import Storage
 from shared.infra.storage.local import LocalStorage, OpenedObject, SignedGrant
 from shared.infra.storage.rules import ContentTypeMismatch, ObjectTooLarge, content_disposition
 
-logger = logging.getLogger("cinema.storage")
 
 StorageProvider = Callable[[], Awaitable[Storage]]
 
@@ -164,17 +162,7 @@ async def _upload_part(request: Request, storage: LocalStorage, grant: SignedGra
 
 
 def _problem(request: Request, error: AppError) -> Response:
-    if error.status >= 500:
-        logger.error("storage request failed: %s", error.detail, extra={"code": error.code})
-    return problem_response(
-        status=error.status,
-        code=error.code,
-        title=error.title,
-        detail=error.detail,
-        instance=request.url.path,
-        headers={**CORS_HEADERS, **error.headers},
-        **error.extra,
-    )
+    return app_error_response(error, instance=request.url.path, headers=CORS_HEADERS)
 
 
 async def _default_provider() -> Storage:
