@@ -21,7 +21,6 @@ from shared.infra.storage.base import Storage
 from shared.infra.storage.local import LocalStorage, OpenedObject, SignedGrant
 from shared.infra.storage.rules import ContentTypeMismatch, ObjectTooLarge, content_disposition
 
-
 StorageProvider = Callable[[], Awaitable[Storage]]
 
 _READ_CHUNK = 256 * 1024
