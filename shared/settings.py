@@ -24,7 +24,8 @@ class ConfigError(SystemExit):
 class Settings(BaseSettings):
     """Everything configurable, each field named as its environment variable."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # env_ignore_empty: an exported-but-empty variable (VAR= in a shell or .env) means "not set".
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     app_env: Literal["local", "test", "production"] = "local"
     build_version: str = Field(default="", description="shown by /health; defaults to the deploy's commit")
@@ -109,7 +110,6 @@ class Settings(BaseSettings):
                     ("DATABASE_URL", self.database_url),
                     ("REDIS_URL or UPSTASH_REDIS_REST_URL", self.redis_url or self.upstash_redis_rest_url),
                     ("SIGNING_SECRET", self.signing_secret),
-                    ("CRON_SECRET", self.cron_secret),
                 )
                 if not present
             ]

@@ -29,6 +29,8 @@ def create_app(router: APIRouter, *, group: str, title: str | None = None) -> Fa
     app.include_router(router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Every response, even a 413 or a 500, gets a request id, then CORS headers so browsers can read it.
+    app.add_middleware(RequestContextMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -38,5 +40,4 @@ def create_app(router: APIRouter, *, group: str, title: str | None = None) -> Fa
         expose_headers=["x-request-id", "location", "retry-after"],
         max_age=600,
     )
-    app.add_middleware(RequestContextMiddleware)  # outermost: every response, even a 413, has an id
     return app

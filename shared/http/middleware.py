@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PayloadTooLarge
@@ -107,7 +108,8 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(self._detail())
+                    # Starlette's HTTPException: FastAPI's body parser turns any other error into a 400.
+                    raise HTTPException(status_code=413, detail=self._detail())
             return message
 
         await self.app(scope, counting_receive, send)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends
 
-from shared.errors import ServiceUnavailable
+from shared.errors import Conflict, ServiceUnavailable
 from shared.infra.loop_local import LoopLocal
 from shared.settings import Settings, get_settings
 
@@ -28,8 +28,8 @@ def database_url(settings: Settings) -> str:
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
     """Options every connection needs."""
     # prepare_threshold=None: pgbouncer in transaction mode cannot keep server-side prepared statements.
-    options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
-    return {"prepare_threshold": None, "options": options, "connect_timeout": settings.db_connect_timeout}
+    # No startup "options" either: poolers drop or refuse them; the time limit is set per transaction.
+    return {"prepare_threshold": None, "connect_timeout": settings.db_connect_timeout}
 
 
 async def _open_pool() -> AsyncConnectionPool:
@@ -65,24 +65,61 @@ async def close_pool() -> None:
         await pool.close()
 
 
-async def transaction() -> AsyncIterator[AsyncConnection]:
-    """FastAPI dependency: one transaction per request, committed before the response is sent."""
+_UNREACHABLE = "The database is unreachable; try again shortly."
+
+
+class DatabaseTimeout(ServiceUnavailable):
+    """A statement ran past DB_STATEMENT_TIMEOUT_MS and was cancelled by the server."""
+
+    code = "database_timeout"
+    title = "Database timeout"
+
+
+async def _begin(pool: AsyncConnectionPool, timeout_ms: int) -> tuple[Any, AsyncConnection[Any]]:
+    """Check out a connection and open its transaction with the statement time limit."""
     from psycopg import OperationalError
     from psycopg_pool import PoolTimeout
 
-    pool = await get_pool()
+    # SET LOCAL-style limit: the only kind a transaction pooler keeps. The same round trip proves the
+    # pooled connection survived a serverless freeze; a dead one is dropped and replaced once.
+    for attempt in (1, 2):
+        checkout = pool.connection()
+        try:
+            conn: AsyncConnection[Any] = await checkout.__aenter__()
+        except (PoolTimeout, OperationalError) as error:
+            raise ServiceUnavailable(_UNREACHABLE) from error
+        try:
+            await conn.execute("select set_config('statement_timeout', %s, true)", (f"{timeout_ms}ms",))
+        except OperationalError as error:
+            await checkout.__aexit__(type(error), error, error.__traceback__)  # the pool discards it
+            if attempt == 2:
+                raise ServiceUnavailable(_UNREACHABLE) from error
+            continue
+        return checkout, conn
+    raise AssertionError("unreachable")
+
+
+async def transaction() -> AsyncIterator[AsyncConnection[Any]]:
+    """FastAPI dependency: one transaction per request, committed before the response is sent."""
+    from psycopg import IntegrityError, OperationalError
+    from psycopg.errors import QueryCanceled
+
+    checkout, conn = await _begin(await get_pool(), get_settings().db_statement_timeout_ms)
     try:
-        connection_cm = pool.connection()
-        connection = await connection_cm.__aenter__()
-    except (PoolTimeout, OperationalError) as error:
-        raise ServiceUnavailable("The database is unreachable; try again shortly.") from error
-    try:
-        yield connection
+        yield conn
     except BaseException as error:
-        await connection_cm.__aexit__(type(error), error, error.__traceback__)
+        await checkout.__aexit__(type(error), error, error.__traceback__)
+        if isinstance(error, QueryCanceled):  # a subclass of OperationalError, but the server is fine
+            raise DatabaseTimeout("The request took too long in the database and was stopped.") from error
+        if isinstance(error, OperationalError):
+            raise ServiceUnavailable(_UNREACHABLE) from error
         raise
-    else:
-        await connection_cm.__aexit__(None, None, None)
+    try:
+        await checkout.__aexit__(None, None, None)  # commits
+    except IntegrityError as error:  # a deferred constraint failed at COMMIT: nothing was saved
+        raise Conflict("The change conflicts with data saved meanwhile; nothing was saved.") from error
+    except OperationalError as error:
+        raise ServiceUnavailable("The database connection was lost; the change may not be saved.") from error
 
 
 if TYPE_CHECKING:

@@ -11,10 +11,25 @@ from typing import Any
 
 from shared.settings import Settings
 
-# Every ffmpeg run starts with these: no stdin, and no protocol but local files and pipes, so a
-# hostile input (playlist, concat list, data URL) can never make ffmpeg open a URL or another file.
+# Every ffmpeg run starts with these: no stdin and no protocol but local files, so a hostile input
+# can never make ffmpeg open a URL; the demuxer allowlist keeps out playlists and concat lists, which
+# would open other files.
 SAFE_GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-nostats", "-loglevel", "error")
-SAFE_INPUT_ARGS = ("-protocol_whitelist", "file,pipe")
+SAFE_INPUT_ARGS = ("-protocol_whitelist", "file")
+ALLOWED_DEMUXERS = (
+    "mov",
+    "mp4",
+    "matroska",
+    "webm",
+    "mpegts",
+    "avi",
+    "mxf",
+    "flv",
+    "wav",
+    "mp3",
+    "flac",
+    "ogg",
+)
 
 
 class MediaToolError(Exception):
@@ -38,6 +53,14 @@ def ffmpeg_binary(settings: Settings) -> str:
         return found
 
 
+def allowed_demuxer(format_name: str) -> str:
+    """The ffmpeg -f name for a probed format ('mov,mp4,m4a,...' -> 'mov'), refusing others."""
+    first = format_name.split(",")[0].strip()
+    if first not in ALLOWED_DEMUXERS:
+        raise MediaToolError(f"demuxer {first!r} is not allowed (allowed: {', '.join(ALLOWED_DEMUXERS)})")
+    return first
+
+
 def ffmpeg_command(
     binary: str,
     *,
@@ -46,14 +69,15 @@ def ffmpeg_command(
     output_args: list[str],
     input_options: tuple[str, ...] = (),
 ) -> list[str]:
-    """An ffmpeg argv reading one local file with an explicit demuxer (never guessed from content)."""
+    """An ffmpeg argv reading one local file with an explicit, allowed demuxer (never guessed)."""
+    demuxer = allowed_demuxer(input_format)
     return [
         binary,
         *SAFE_GLOBAL_ARGS,
         *SAFE_INPUT_ARGS,
         *input_options,
         "-f",
-        input_format,
+        demuxer,
         "-i",
         f"file:{input_path.resolve()}",  # 'file:' so a name like 'http:...' is still a local path
         *output_args,
@@ -137,7 +161,7 @@ def probe(path: Path) -> ProbeResult:
     """Read a local file's container and stream facts with PyAV (blocking; run it in a thread)."""
     import av
 
-    options: dict[str, Any] = {"protocol_whitelist": "file"}
+    options: dict[str, Any] = {"protocol_whitelist": "file", "format_whitelist": ",".join(ALLOWED_DEMUXERS)}
     try:
         container = av.open(str(path.resolve()), mode="r", options=options, timeout=30)
     except (av.FFmpegError, OSError) as error:

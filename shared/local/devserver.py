@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
@@ -16,19 +15,6 @@ from shared.local.routing import load_rewrites, resolve
 from shared.settings import REPO_ROOT
 
 STORAGE_PREFIX = "/_storage"
-
-
-class SinglePageStatic(StaticFiles):
-    """Static files with the SPA fallback Vercel's rewrites give the client (unknown paths -> index)."""
-
-    async def get_response(self, path: str, scope: Scope) -> Any:
-        """Serve the file, or index.html for client-side routes."""
-        try:
-            return await super().get_response(path, scope)
-        except HTTPException as error:
-            if error.status_code == 404 and "." not in Path(path).name:
-                return await super().get_response("index.html", scope)
-            raise
 
 
 class DevServer:
@@ -47,7 +33,7 @@ class DevServer:
         self.storage_app = storage_app
         public = root / "public"
         self.static = (
-            SinglePageStatic(directory=public, html=True, check_dir=False) if public.exists() else None
+            StaticFiles(directory=public, html=True, check_dir=False) if public.exists() else None
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

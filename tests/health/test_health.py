@@ -45,6 +45,7 @@ async def test_redis_down_is_named(health_client, tmp_path) -> None:
     body = response.json()
     assert body["down"] == ["redis"]
     assert body["checks"]["redis"]["status"] == "fail" and body["checks"]["redis"]["detail"]
+    assert str(tmp_path) not in response.text  # no addresses or server replies on a public endpoint
 
 
 async def test_database_down_is_named(health_client, tmp_path) -> None:

@@ -108,6 +108,8 @@ async def test_unexpected_error_hides_internals(client: httpx.AsyncClient) -> No
     body = assert_problem(response, 500, "internal_error")
     assert "hunter2" not in response.text and "Traceback" not in response.text
     assert "request id" in str(body["detail"])
+    cross_origin = await client.get("/api/v1/probe/crash", headers={"origin": "https://app.example"})
+    assert cross_origin.headers["access-control-allow-origin"] == "https://app.example"
 
 
 async def test_request_id_generated_or_kept(client: httpx.AsyncClient) -> None:
@@ -132,6 +134,10 @@ async def test_body_limit_by_header_and_by_stream(client: httpx.AsyncClient) -> 
             yield b"y" * 1000
 
     assert_problem(await client.post("/api/v1/probe/echo", content=chunks()), 413, "payload_too_large")
+    headers = {"content-type": "application/json"}
+    assert_problem(
+        await client.post("/api/v1/probe/items", content=chunks(), headers=headers), 413, "payload_too_large"
+    )
 
 
 async def test_cors_allowlist(client: httpx.AsyncClient) -> None:

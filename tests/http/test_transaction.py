@@ -69,3 +69,39 @@ async def test_database_down_is_a_503_problem(client: httpx.AsyncClient, setting
     finally:
         settings_env()
         await reset_all()
+
+
+@router.post("/deferred/{name}")
+async def insert_deferred_duplicate(name: str, conn: Tx) -> dict[str, str]:
+    # Both rows pass until COMMIT, where the deferred unique constraint fails.
+    await conn.execute("insert into tx_scratch.deferred (name) values (%s), (%s)", (name, name))
+    return {"name": name}
+
+
+@router.get("/slow")
+async def slow_query(conn: Tx) -> None:
+    await conn.execute("select pg_sleep(5)")
+
+
+async def test_a_failed_commit_is_never_reported_as_success(client: httpx.AsyncClient, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "create table if not exists tx_scratch.deferred"
+            " (name text, constraint one_name unique (name) deferrable initially deferred)"
+        )
+    name = uuid.uuid4().hex
+    response = await client.post(f"/api/v1/txprobe/deferred/{name}")
+    assert response.status_code == 409, response.text  # a commit after the response would have said 200
+    assert response.json()["code"] == "conflict"
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("select count(*) from tx_scratch.deferred where name = %s", (name,)).fetchone() == (0,)
+
+
+async def test_statement_timeout_is_applied_per_transaction(client: httpx.AsyncClient, settings_env) -> None:
+    settings_env(DB_STATEMENT_TIMEOUT_MS="300")
+    try:
+        response = await client.get("/api/v1/txprobe/slow")
+        assert response.status_code == 503  # cancelled by the server's limit, not a hung request
+        assert response.json()["code"] == "database_timeout"
+    finally:
+        settings_env()

@@ -264,6 +264,8 @@ async def test_range_request(backend: Backend) -> None:
     assert beyond.status_code == 206 and beyond.content == data[90:]
     unsatisfiable = await backend.call(download, headers={"Range": "bytes=200-300"})
     assert unsatisfiable.status_code == 416
+    open_ended_past_the_end = await backend.call(download, headers={"Range": "bytes=200-"})
+    assert open_ended_past_the_end.status_code == 416
 
 
 # --- multipart -----------------------------------------------------------------------------------------

@@ -54,8 +54,8 @@ async def test_dev_server_dispatches_functions_static_and_unknown(dev_client: ht
     assert "/api/v1/health" in merged["paths"] and "/api/v1/maintenance/daily" in merged["paths"]
     page = await dev_client.get("/")
     assert page.status_code == 200 and "Cinema Online" in page.text
-    spa_route = await dev_client.get("/browse/comedies")
-    assert spa_route.status_code == 200 and "Cinema Online" in spa_route.text
+    # No fallback to index.html: vercel.json has none either, so local and production answer alike.
+    assert (await dev_client.get("/browse/comedies")).status_code == 404
     missing_asset = await dev_client.get("/assets/missing.js")
     assert missing_asset.status_code == 404
     missing = await dev_client.get("/api/v1/nothing")

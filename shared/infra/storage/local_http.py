@@ -71,12 +71,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise unsatisfiable
         return max(0, size - suffix), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # syntactically invalid: ignored like an unknown unit
     if start >= size:
-        raise unsatisfiable
-    return start, min(end, size - 1)
+        raise unsatisfiable  # includes "bytes=20-" on a shorter object
+    return start, min(int(last) if last else size - 1, size - 1)
 
 
 async def _file_chunks(handle: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
