@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     """Everything configurable, each field named as its environment variable."""
 
     # env_ignore_empty: an exported-but-empty variable (VAR= in a shell or .env) means "not set".
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     app_env: Literal["local", "test", "production"] = "local"
     build_version: str = Field(default="", description="shown by /health; defaults to the deploy's commit")

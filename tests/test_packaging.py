@@ -38,5 +38,7 @@ def test_serverless_environment_passes_settings_validation(monkeypatch: pytest.M
         if isinstance(value, str) and "${" not in value:
             monkeypatch.setenv(name, value)
         else:  # resolved from SSM / the stack at deploy time
-            monkeypatch.setenv(name, fillers.get(name, "https://sqs.example/q" if name.endswith("URL") else "x"))
+            monkeypatch.setenv(
+                name, fillers.get(name, "https://sqs.example/q" if name.endswith("URL") else "x")
+            )
     Settings(_env_file=None)  # type: ignore[call-arg]

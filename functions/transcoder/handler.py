@@ -7,6 +7,7 @@ import importlib
 from typing import Any
 
 from shared.http.logging import configure_logging
+from shared.infra.loop_local import reset_all
 from shared.infra.queue.worker import handle_sqs_batch
 from shared.settings import get_settings
 
@@ -20,16 +21,12 @@ def _load_handlers() -> None:
 
 
 async def _run(event: dict[str, Any]) -> dict[str, Any]:
-    from shared.infra.db import close_pool
-    from shared.infra.queue import close_queue
-
     try:
         return await handle_sqs_batch(event)
     finally:
-        # asyncio.run gives every invocation a fresh loop: close what this one opened so a warm
-        # container does not pile up connections bound to dead loops.
-        await close_queue()
-        await close_pool()
+        # asyncio.run gives every invocation a fresh loop: close everything this one opened (db pool,
+        # queue, redis, storage) so a warm container does not pile up connections bound to dead loops.
+        await reset_all()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -46,7 +47,11 @@ async def reset_all() -> None:
     for holder in list(_registry):
         value = holder.pop()
         close = getattr(value, "close", None)
-        if close is not None:
+        if close is None:
+            continue
+        try:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
+        except Exception:  # one broken client must not keep the others open
+            logging.getLogger("cinema.infra").warning("closing %r failed", value, exc_info=True)

@@ -32,9 +32,7 @@ class DevServer:
 
         self.storage_app = storage_app
         public = root / "public"
-        self.static = (
-            StaticFiles(directory=public, html=True, check_dir=False) if public.exists() else None
-        )
+        self.static = StaticFiles(directory=public, html=True, check_dir=False) if public.exists() else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one request."""

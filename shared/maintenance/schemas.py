@@ -9,4 +9,5 @@ class MaintenanceReport(BaseModel):
     """What one housekeeping run did."""
 
     purged_jobs: int
+    relayed_jobs: int
     queue_backend: str

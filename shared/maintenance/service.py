@@ -1,16 +1,25 @@
-"""Daily housekeeping shared by the Vercel cron and the scheduled Lambda."""
+"""Housekeeping shared by the Vercel cron and the scheduled Lambdas: the daily run and the outbox relay."""
 
 from __future__ import annotations
 
 import hmac
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from shared.errors import Forbidden, Unauthenticated
 from shared.maintenance.schemas import MaintenanceReport
 from shared.settings import Settings
 
+if TYPE_CHECKING:
+    from shared.infra.queue.postgres import PostgresQueue
+
 logger = logging.getLogger("cinema.maintenance")
+
+_RELAY_BATCH = 100
+# 500 jobs a run, within the relay Lambda's timeout; the relay runs every minute, so a larger backlog
+# simply drains over several runs.
+_RELAY_MAX_BATCHES = 5
 
 
 def authorize_cron(*, settings: Settings, authorization: str | None) -> None:
@@ -22,14 +31,38 @@ def authorize_cron(*, settings: Settings, authorization: str | None) -> None:
         raise Unauthenticated("A valid cron secret is required.")
 
 
-async def run_daily(*, settings: Settings) -> MaintenanceReport:
-    """Purge finished queue rows past their retention (SQS deletes its own messages)."""
-    from shared.infra.queue import get_queue
+async def _outbox(settings: Settings) -> PostgresQueue:
+    """The PostgreSQL job table of the default queue: the queue itself, or the outbox in front of SQS."""
+    from shared.infra.db import get_pool
     from shared.infra.queue.postgres import PostgresQueue
 
-    queue = await get_queue()
-    purged = 0
-    if isinstance(queue, PostgresQueue):
-        purged = await queue.purge_finished(timedelta(days=settings.finished_job_retention_days))
-    logger.info("daily maintenance done", extra={"purged_jobs": purged})
-    return MaintenanceReport(purged_jobs=purged, queue_backend=settings.queue_backend)
+    return PostgresQueue.from_settings(await get_pool(), settings)
+
+
+async def run_relay(*, settings: Settings) -> int:
+    """Forward jobs written by enqueue_in_transaction to SQS; a no-op (0) with the PostgreSQL backend."""
+    if settings.queue_backend != "sqs":
+        return 0  # the worker claims the table's rows itself
+    from shared.infra.queue import get_queue
+    from shared.infra.queue.relay import relay_outbox
+
+    source = await _outbox(settings)
+    target = await get_queue()
+    relayed = 0
+    # Drain a backlog in batches, but bounded so one run ends well inside the Lambda's timeout.
+    for _ in range(_RELAY_MAX_BATCHES):
+        sent = await relay_outbox(source=source, target=target, limit=_RELAY_BATCH)
+        relayed += sent
+        if sent < _RELAY_BATCH:
+            break
+    return relayed
+
+
+async def run_daily(*, settings: Settings) -> MaintenanceReport:
+    """Relay any outbox jobs still pending and purge finished job rows past their retention."""
+    relayed = await run_relay(settings=settings)
+    # With SQS the table still holds the outbox's forwarded (done) rows; SQS deletes its own messages.
+    outbox = await _outbox(settings)
+    purged = await outbox.purge_finished(timedelta(days=settings.finished_job_retention_days))
+    logger.info("daily maintenance done", extra={"purged_jobs": purged, "relayed_jobs": relayed})
+    return MaintenanceReport(purged_jobs=purged, relayed_jobs=relayed, queue_backend=settings.queue_backend)

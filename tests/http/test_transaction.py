@@ -83,7 +83,9 @@ async def slow_query(conn: Tx) -> None:
     await conn.execute("select pg_sleep(5)")
 
 
-async def test_a_failed_commit_is_never_reported_as_success(client: httpx.AsyncClient, database_url: str) -> None:
+async def test_a_failed_commit_is_never_reported_as_success(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "create table if not exists tx_scratch.deferred"
@@ -94,7 +96,9 @@ async def test_a_failed_commit_is_never_reported_as_success(client: httpx.AsyncC
     assert response.status_code == 409, response.text  # a commit after the response would have said 200
     assert response.json()["code"] == "conflict"
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("select count(*) from tx_scratch.deferred where name = %s", (name,)).fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from tx_scratch.deferred where name = %s", (name,)
+        ).fetchone() == (0,)
 
 
 async def test_statement_timeout_is_applied_per_transaction(client: httpx.AsyncClient, settings_env) -> None:

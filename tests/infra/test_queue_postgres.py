@@ -164,6 +164,32 @@ async def test_visibility_timeout_expires_in_real_time(pool: AsyncConnectionPool
     assert (again.id, again.attempts) == (first.id, 2)
 
 
+async def test_extend_moves_the_lease_end_for_this_delivery_only(pool: AsyncConnectionPool, db: Db) -> None:
+    queue = make_queue(pool)
+    worker_b = make_queue(pool, queue=queue.queue, worker_id="worker-b")
+    job_id = await queue.enqueue("test.extend", {})
+    [job] = await queue.receive(visibility_seconds=1)
+    assert job.visibility_seconds == 1
+    assert await queue.extend(job, seconds=60) is True
+    cursor = await db.execute(
+        "select extract(epoch from locked_until - now()) from public.job_queue where id = %s", (job_id,)
+    )
+    [(lease_left,)] = await cursor.fetchall()
+    assert 55 < lease_left <= 60
+    await asyncio.sleep(1.3)
+    assert await worker_b.receive() == []  # the 1 s lease would have lapsed by now
+
+    await expire_lease(db, job_id)
+    [fresh] = await worker_b.receive()
+    assert await queue.extend(job, seconds=60) is False  # redelivered: the old receipt holds nothing
+    assert (await row(db, job_id))["locked_by"] == "worker-b"
+    await worker_b.ack(fresh)
+    assert await worker_b.extend(fresh, seconds=60) is False  # settled
+    assert (await row(db, job_id))["state"] == "done"
+    with pytest.raises(ValueError, match="at least 1"):
+        await worker_b.extend(fresh, seconds=0)
+
+
 async def test_a_job_whose_workers_keep_dying_goes_dead(pool: AsyncConnectionPool, db: Db) -> None:
     queue = make_queue(pool, max_attempts=2)
     job_id = await queue.enqueue("test.crashy", {})

@@ -15,7 +15,15 @@ from psycopg_pool import AsyncConnectionPool
 from shared.infra.db import connection_kwargs
 from shared.infra.queue import Job
 from shared.infra.queue.postgres import PostgresQueue
-from shared.infra.queue.worker import HANDLERS, PermanentJobError, process, register, run_worker
+from shared.infra.queue.worker import (
+    HANDLERS,
+    Outcome,
+    PermanentJobError,
+    dispatch,
+    process,
+    register,
+    run_worker,
+)
 from shared.settings import get_settings
 
 Db = psycopg.AsyncConnection[Any]
@@ -186,3 +194,78 @@ def test_a_kind_cannot_be_registered_twice_by_accident(kinds: str) -> None:
         register(f"{kinds}.twice")(other)
     register(f"{kinds}.twice", replace=True)(other)
     assert HANDLERS[f"{kinds}.twice"] is other
+
+
+async def test_a_job_longer_than_its_lease_keeps_it_and_its_ack_counts(
+    queue: PostgresQueue, kinds: str, db: Db
+) -> None:
+    short = PostgresQueue(queue.pool, queue=queue.queue, visibility_seconds=2, worker_id="worker-a")
+    rival = PostgresQueue(queue.pool, queue=queue.queue, visibility_seconds=2, worker_id="worker-b")
+    stolen: list[Job] = []
+
+    @register(f"{kinds}.long")
+    async def long(payload: dict[str, Any], job: Job) -> None:
+        # Another worker keeps asking while this one works 2.5x past the 2 s visibility timeout.
+        for _ in range(25):
+            stolen.extend(await rival.receive())
+            await asyncio.sleep(0.2)
+
+    job_id = await short.enqueue(f"{kinds}.long", {})
+    [job] = await short.receive()
+    assert job.visibility_seconds == 2
+    assert await dispatch(short, job) is Outcome.DONE
+    assert stolen == []
+    [(_, state, attempts, _)] = await states(db, queue)
+    assert (state, attempts) == ("done", 1)  # acknowledged by its one and only delivery
+    assert job.id == job_id
+
+
+async def test_a_lost_lease_is_reported_and_renewal_stops(
+    queue: PostgresQueue, kinds: str, db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    short = PostgresQueue(queue.pool, queue=queue.queue, visibility_seconds=1, worker_id="worker-a")
+    rival = PostgresQueue(queue.pool, queue=queue.queue, worker_id="worker-b")
+    taken: list[Job] = []
+
+    @register(f"{kinds}.stalled")
+    async def stalled(payload: dict[str, Any], job: Job) -> None:
+        # As if this worker stalled past its lease: the job is claimed again elsewhere meanwhile.
+        await db.execute(
+            "update public.job_queue set locked_until = now() - interval '1 second' where id = %s", (job.id,)
+        )
+        taken.extend(await rival.receive())
+        await asyncio.sleep(1.0)  # three renewal intervals: the first finds the lease gone
+
+    await short.enqueue(f"{kinds}.stalled", {})
+    [job] = await short.receive()
+    with caplog.at_level(logging.WARNING):
+        assert await dispatch(short, job) is Outcome.DONE  # the handler finished; its ack is stale
+    assert [t.attempts for t in taken] == [2]
+    lost = [r for r in caplog.records if r.getMessage().startswith("lease lost")]
+    assert len(lost) == 1  # renewal stopped at the first refusal
+    [(_, state, attempts, _)] = await states(db, queue)
+    assert (state, attempts) == ("running", 2)  # still the rival's
+
+
+async def test_a_job_without_a_known_lease_runs_without_renewal(
+    queue: PostgresQueue, kinds: str, db: Db
+) -> None:
+    ran: list[str] = []
+
+    @register(f"{kinds}.plain")
+    async def plain(payload: dict[str, Any], job: Job) -> None:
+        ran.append(job.id)
+
+    job_id = await queue.enqueue(f"{kinds}.plain", {})
+    [received] = await queue.receive()
+    job = Job(
+        id=received.id,
+        kind=received.kind,
+        payload=received.payload,
+        priority=received.priority,
+        attempts=received.attempts,
+        receipt=received.receipt,
+    )
+    assert job.visibility_seconds is None
+    assert await dispatch(queue, job) is Outcome.DONE
+    assert ran == [job_id]

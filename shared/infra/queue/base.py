@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Job:
-    """A received job; `receipt` identifies this delivery for ack/retry/dead-letter."""
+    """A received job; `receipt` identifies this delivery for ack/retry/dead-letter/extend."""
 
     id: str
     kind: str
@@ -16,6 +16,9 @@ class Job:
     priority: int
     attempts: int
     receipt: str
+    # How long this delivery was hidden from other receivers (its lease); None when unknown. The worker
+    # renews the lease at a fraction of it so a long job is not handed to a second worker meanwhile.
+    visibility_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class JobQueue(Protocol):
 
     async def receive(self, *, max_jobs: int = 1, visibility_seconds: int | None = None) -> list[Job]:
         """Take up to max_jobs, highest priority first, hidden from others for the visibility timeout."""
+        ...
+
+    async def extend(self, job: Job, *, seconds: int) -> bool:
+        """Keep the job hidden for `seconds` from now; False when this delivery is no longer ours."""
         ...
 
     async def ack(self, job: Job) -> None:

@@ -113,9 +113,9 @@ async def enqueue_in_transaction(
     """Queue a job on the caller's connection, inside its transaction (transactional outbox); never commits.
 
     The job exists only if the caller's transaction commits, so "row written" and "job queued" cannot
-    disagree. It lands in the PostgreSQL table whatever QUEUE_BACKEND says: with the SQS backend a relay
-    must forward these rows. Returns the job id, or the existing job's id when dedup_key is taken;
-    max_attempts defaults to QUEUE_MAX_ATTEMPTS.
+    disagree. It lands in the PostgreSQL table whatever QUEUE_BACKEND says: with the SQS backend the
+    relay (shared.infra.queue.relay, every minute) forwards these rows. Returns the job id, or the
+    existing job's id when dedup_key is taken; max_attempts defaults to QUEUE_MAX_ATTEMPTS.
     """
     from psycopg.types.json import Jsonb
 
@@ -187,6 +187,11 @@ class PostgresQueue:
             backoff_base_seconds=settings.queue_backoff_base_seconds,
             backoff_max_seconds=settings.queue_backoff_max_seconds,
         )
+
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        """The connection pool the queue works on (the outbox relay claims rows through it)."""
+        return self._pool
 
     async def close(self) -> None:
         """Nothing to release: the pool belongs to shared.infra.db."""
@@ -292,9 +297,28 @@ class PostgresQueue:
                 priority=priority,
                 attempts=attempts,
                 receipt=f"{job_id}:{attempts}",
+                visibility_seconds=visibility,
             )
             for job_id, kind, payload, priority, attempts, *_ in claimed
         ]
+
+    async def extend(self, job: Job, *, seconds: int) -> bool:
+        """Move the lease's end to `seconds` from now; False when the receipt is stale (job lost)."""
+        if seconds < 1:
+            raise ValueError("seconds must be at least 1")
+        job_id, attempts = parse_receipt(job.receipt)
+        async with self._pool.connection() as conn:
+            # The attempt number pins the lease to this delivery: once the job was claimed again (lease
+            # lapsed) or settled, the row no longer matches and the caller learns it lost the job.
+            cursor = await conn.execute(
+                "update public.job_queue set locked_until = now() + %s * interval '1 second'"
+                " where id = %s and attempts = %s and state = 'running'",
+                (float(seconds), job_id, attempts),
+            )
+            updated = cursor.rowcount
+        if not updated:
+            self._stale("extend", job)
+        return bool(updated)
 
     async def ack(self, job: Job) -> None:
         """Mark the job done (the row stays until purge_finished); a stale receipt changes nothing."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -18,8 +19,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cinema.queue")
 
-MAX_DELAY_SECONDS = 900  # SQS refuses a longer DelaySeconds
+MAX_DELAY_SECONDS = 900  # SQS refuses a longer DelaySeconds: longer delays also carry a not-before time
 MAX_VISIBILITY_SECONDS = 43_200  # 12 h, the SQS ceiling for a visibility timeout
+# A message received before its not-before time is hidden again for at most this long: SQS refuses a
+# visibility ending more than 12 h after the receive, and the call lands a moment after it.
+MAX_DEFER_SECONDS = MAX_VISIBILITY_SECONDS - 60
+# Sender and receiver clocks differ a little: a job this close to its not-before time counts as due.
+_DUE_SLACK_SECONDS = 1.0
 MALFORMED_KIND = "malformed-message"  # no handler has this kind, so such messages are dead-lettered
 _MAX_ERROR_CHARS = 4000
 _RECEIVE_BATCH = 10  # SQS hands out at most 10 messages per call
@@ -70,10 +76,33 @@ def _string(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
-def _envelope(job_id: str, kind: str, payload: dict[str, Any], priority: int) -> str:
-    return json.dumps(
-        {"id": job_id, "kind": kind, "payload": payload, "priority": priority}, separators=(",", ":")
-    )
+def _envelope(
+    job_id: str, kind: str, payload: dict[str, Any], priority: int, *, not_before: float | None = None
+) -> str:
+    envelope: dict[str, Any] = {"id": job_id, "kind": kind, "payload": payload, "priority": priority}
+    if not_before is not None:
+        envelope["not_before"] = round(not_before, 3)  # epoch seconds (UTC)
+    return json.dumps(envelope, separators=(",", ":"))
+
+
+def _not_before(envelope: dict[str, Any]) -> float | None:
+    value = envelope.get("not_before")
+    # bool is an int subclass: refuse it rather than read True as 1970-01-01T00:00:01.
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _attempts(attributes: dict[str, Any], not_before: float | None) -> int:
+    """The attempt number of a delivery: the receive count minus the receives that only deferred it."""
+    count = int(attributes.get("ApproximateReceiveCount", "1"))
+    first = attributes.get("ApproximateFirstReceiveTimestamp")
+    if not_before is None or first is None:
+        return count
+    early_span = not_before - int(first) / 1000 - _DUE_SLACK_SECONDS
+    if early_span <= 0:
+        return count
+    # Receives before the not-before time each hid the message again for up to MAX_DEFER_SECONDS,
+    # starting with the first one; they were not tries of the job, so they do not use up attempts.
+    return max(1, count - math.ceil(early_span / MAX_DEFER_SECONDS))
 
 
 class SqsQueue:
@@ -172,6 +201,8 @@ class SqsQueue:
 
         Standard SQS keeps no index of dedup keys: the same key yields the same id, but a second
         message may still be delivered, so handlers must be idempotent (SQS is at-least-once anyway).
+        A delay past SQS's 15 minutes rides in the message as a not-before time: receivers hide an
+        early message again until then. Keep such delays well inside the queue's retention (4 days).
         """
         if not kind:
             raise ValueError("a job needs a kind")
@@ -189,17 +220,20 @@ class SqsQueue:
         attributes = {"kind": _string(kind)}
         if dedup_key:
             attributes["dedup_key"] = _string(dedup_key)
+        # SQS delays at most 15 minutes: a longer delay also records when the job may run, so the
+        # message surfacing after 15 minutes is hidden again instead of running early.
+        not_before = time.time() + delay_seconds if delay_seconds > MAX_DELAY_SECONDS else None
         await self._call(
             "send_message",
             QueueUrl=url,
-            MessageBody=_envelope(job_id, kind, payload, priority),
+            MessageBody=_envelope(job_id, kind, payload, priority, not_before=not_before),
             DelaySeconds=min(delay_seconds, MAX_DELAY_SECONDS),
             MessageAttributes=attributes,
         )
         return job_id
 
     async def receive(self, *, max_jobs: int = 1, visibility_seconds: int | None = None) -> list[Job]:
-        """Take up to max_jobs, draining the high-priority queue before the normal one."""
+        """Take up to max_jobs due jobs, draining the high-priority queue before the normal one."""
         visibility = self.visibility_seconds if visibility_seconds is None else visibility_seconds
         visibility = max(0, min(visibility, MAX_VISIBILITY_SECONDS))
         jobs: list[Job] = []
@@ -216,26 +250,78 @@ class SqsQueue:
                     MaxNumberOfMessages=wanted,
                     VisibilityTimeout=visibility,
                     WaitTimeSeconds=wait,
-                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                    MessageSystemAttributeNames=[
+                        "ApproximateReceiveCount",
+                        "ApproximateFirstReceiveTimestamp",
+                    ],
                     MessageAttributeNames=["All"],
                 )
                 messages = response.get("Messages", [])
                 for message in messages:
-                    attempts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                    jobs.append(
-                        self._decode(
-                            url, message["Body"], message["ReceiptHandle"], message["MessageId"], attempts
-                        )
+                    job, not_before = self._decode(
+                        url,
+                        message["Body"],
+                        message["ReceiptHandle"],
+                        message["MessageId"],
+                        message.get("Attributes", {}),
+                        visibility,
                     )
+                    if not await self._defer_if_early(job, not_before):
+                        jobs.append(job)
                 if len(messages) < wanted:
                     break
         return jobs
 
     def job_from_record(self, record: dict[str, Any]) -> Job:
         """Turn one record of a Lambda SQS event into a Job bound to the queue it came from."""
+        job, _ = self._decode_record(record)
+        return job
+
+    async def job_from_due_record(self, record: dict[str, Any]) -> Job | None:
+        """The record's Job, or None when it is not due yet: then it is hidden until it is (keep it)."""
+        job, not_before = self._decode_record(record)
+        return None if await self._defer_if_early(job, not_before) else job
+
+    def _decode_record(self, record: dict[str, Any]) -> tuple[Job, float | None]:
         url = self._url_for_arn(str(record.get("eventSourceARN", "")))
-        attempts = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        return self._decode(url, record["body"], record["receiptHandle"], record["messageId"], attempts)
+        # Lambda received the message with the queue's own visibility timeout, which QUEUE_VISIBILITY_SECONDS
+        # mirrors (serverless.yml keeps them equal).
+        return self._decode(
+            url,
+            record["body"],
+            record["receiptHandle"],
+            record["messageId"],
+            record.get("attributes", {}),
+            self.visibility_seconds,
+        )
+
+    async def _defer_if_early(self, job: Job, not_before: float | None) -> bool:
+        """Hide a message received before its not-before time until then (at most 12 h); True if so."""
+        if not_before is None:
+            return False
+        remaining = not_before - time.time()
+        if remaining <= _DUE_SLACK_SECONDS:
+            return False
+        url, handle = _split_receipt(job.receipt)
+        hide = min(math.ceil(remaining), MAX_DEFER_SECONDS)
+        try:
+            await self._call(
+                "change_message_visibility", QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=hide
+            )
+        except Exception:
+            # Still not returned: the receive's own visibility hides it, and the receive after that
+            # defers it again. Other messages of the batch must not be lost to this one's failure.
+            logger.warning(
+                "could not defer an early job",
+                exc_info=True,
+                extra={"job_id": job.id, "kind": job.kind, "not_before": not_before},
+            )
+        else:
+            logger.debug(
+                "early job hidden until due",
+                extra={"job_id": job.id, "kind": job.kind, "hidden_seconds": hide},
+            )
+        return True
 
     def _url_for_arn(self, arn: str) -> str:
         parts = arn.split(":")
@@ -247,7 +333,16 @@ class SqsQueue:
                 return url
         return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
-    def _decode(self, url: str, body: str, handle: str, message_id: str, attempts: int) -> Job:
+    def _decode(
+        self,
+        url: str,
+        body: str,
+        handle: str,
+        message_id: str,
+        attributes: dict[str, Any],
+        visibility: int,
+    ) -> tuple[Job, float | None]:
+        """The Job of a message and its not-before time (None: due on arrival)."""
         try:
             envelope = json.loads(body)
         except ValueError:
@@ -260,23 +355,50 @@ class SqsQueue:
         ):
             # Not one of ours (or damaged): still a Job, so the worker dead-letters it with the body kept.
             logger.warning("malformed queue message", extra={"message_id": message_id, "queue_url": url})
-            return Job(
+            job = Job(
                 id=message_id,
                 kind=MALFORMED_KIND,
                 payload={"body": body},
                 priority=0,
-                attempts=attempts,
+                attempts=_attempts(attributes, None),
                 receipt=receipt,
+                visibility_seconds=visibility,
             )
+            return job, None
         priority = envelope.get("priority")
-        return Job(
+        not_before = _not_before(envelope)
+        job = Job(
             id=str(envelope.get("id") or message_id),
             kind=envelope["kind"],
             payload=envelope["payload"],
             priority=priority if isinstance(priority, int) else 0,
-            attempts=attempts,
+            attempts=_attempts(attributes, not_before),
             receipt=receipt,
+            visibility_seconds=visibility,
         )
+        return job, not_before
+
+    async def extend(self, job: Job, *, seconds: int) -> bool:
+        """Hide the message for `seconds` from now; False when the receipt is stale (deleted, redelivered)."""
+        if seconds < 1:
+            raise ValueError("seconds must be at least 1")
+        url, handle = _split_receipt(job.receipt)
+        from botocore.exceptions import ClientError
+
+        try:
+            await self._call(
+                "change_message_visibility",
+                QueueUrl=url,
+                ReceiptHandle=handle,
+                VisibilityTimeout=min(seconds, MAX_VISIBILITY_SECONDS),
+            )
+        except ClientError as failure:
+            # InvalidParameterValue also covers "beyond 12 h since the receive": the lease cannot grow.
+            if _error_code(failure) not in _STALE_CODES:
+                raise
+            self._stale("extend", job)
+            return False
+        return True
 
     async def ack(self, job: Job) -> None:
         """Delete the message; an invalid (stale) receipt is logged and ignored."""

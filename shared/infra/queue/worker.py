@@ -7,7 +7,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.infra.queue.base import Job, JobQueue
@@ -54,8 +54,41 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+async def _renew_lease(queue: JobQueue, job: Job, lease: int, fields: dict[str, Any]) -> None:
+    """Extend the job's lease every third of it until cancelled or the lease turns out to be lost."""
+    # A third: one failed renewal still leaves a third of the lease for the next try.
+    interval = lease / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            renewed = await queue.extend(job, seconds=lease)
+        except Exception:  # the queue may be briefly away: the lease still has time, try again
+            logger.warning("lease renewal failed, will try again", exc_info=True, extra=fields)
+            continue
+        if not renewed:
+            # Another delivery owns the job now; the handler finishes, but its settlement will be stale.
+            logger.error("lease lost while the job was running: it may run twice", extra=fields)
+            return
+
+
+@contextlib.asynccontextmanager
+async def _leased(queue: JobQueue, job: Job, fields: dict[str, Any]) -> AsyncIterator[None]:
+    """Keep the job hidden from other receivers for as long as the block runs."""
+    lease = job.visibility_seconds
+    if not lease or lease < 1:
+        yield
+        return
+    renewal = asyncio.create_task(_renew_lease(queue, job, lease, fields))
+    try:
+        yield
+    finally:
+        # Stopped before the job is settled, so no renewal races the ack (SQS would call it stale).
+        renewal.cancel()
+        await asyncio.wait({renewal})  # unlike `await renewal`, never swallows our own cancellation
+
+
 async def dispatch(queue: JobQueue, job: Job) -> Outcome:
-    """Run the job's handler and settle the delivery: ack, retry with backoff, or dead-letter."""
+    """Run the job's handler, renewing its lease meanwhile, then ack, retry with backoff or dead-letter."""
     fields = {"job_id": job.id, "kind": job.kind, "attempts": job.attempts}
     handler = HANDLERS.get(job.kind)
     if handler is None:
@@ -65,7 +98,8 @@ async def dispatch(queue: JobQueue, job: Job) -> Outcome:
         return Outcome.DEAD
     started = time.perf_counter()
     try:
-        await handler(job.payload, job)
+        async with _leased(queue, job, fields):
+            await handler(job.payload, job)
     except PermanentJobError as error:
         logger.error("job dead: permanent failure", extra={**fields, "error": _describe(error)})
         await queue.dead_letter(job, error=_describe(error))
@@ -141,7 +175,7 @@ async def handle_sqs_batch(event: dict[str, Any], *, queue: SqsQueue | None = No
 
     Succeeded and permanently failed messages are deleted (the latter after a copy to the DLQ), so
     Lambda neither retries them nor blocks the batch; a transient failure keeps its message, whose
-    visibility retry() set to the backoff.
+    visibility retry() set to the backoff, and so does a message not due yet (hidden until it is).
     """
     if queue is None:
         from shared.infra.queue import get_queue
@@ -155,7 +189,9 @@ async def handle_sqs_batch(event: dict[str, Any], *, queue: SqsQueue | None = No
     for record in event.get("Records", []):
         message_id = str(record.get("messageId", ""))
         try:
-            outcome = await dispatch(queue, queue.job_from_record(record))
+            job = await queue.job_from_due_record(record)
+            # Not due yet (a delay past SQS's 15 minutes): now hidden until it is, so keep the message.
+            outcome = Outcome.RETRY if job is None else await dispatch(queue, job)
         except Exception:
             # Our own machinery failed (not the handler): let SQS deliver the message again.
             logger.exception("SQS record failed", extra={"message_id": message_id})
