@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 REPO = Path(__file__).resolve().parent.parent
 # Embedded servers for tests live apart from `make dev` data and are reused between runs (fast start).
@@ -119,6 +120,24 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None
     yield apply
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """boto3 pointed at nothing real: moto answers, nothing leaves 127.0.0.1."""
+    from tests.support.aws import use_fake_aws
+
+    use_fake_aws(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="module")
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    """A pool on this run's database with the platform's connection options, one per test module."""
+    from tests.support.postgres import open_test_pool
+
+    opened = await open_test_pool(database_url)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

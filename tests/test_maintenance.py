@@ -20,8 +20,8 @@ from shared.infra.queue import close_queue
 from shared.infra.queue.postgres import enqueue_in_transaction
 from shared.maintenance.service import run_daily, run_relay
 from shared.settings import get_settings
+from tests.support.aws import REGION
 
-REGION = "us-east-1"
 Db = psycopg.AsyncConnection[Any]
 
 
@@ -41,13 +41,7 @@ class Sqs:
 
 
 @pytest.fixture
-def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sqs]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+def sqs(aws_env: None) -> Iterator[Sqs]:
     with mock_aws():
         client = boto3.client("sqs", region_name=REGION)
         suffix = uuid.uuid4().hex[:8]

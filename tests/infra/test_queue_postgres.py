@@ -6,7 +6,6 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,31 +13,12 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from shared.infra.db import connection_kwargs
 from shared.infra.queue import Job, backoff_seconds, close_queue, get_queue
 from shared.infra.queue.postgres import EXPIRED_TOO_OFTEN, PostgresQueue, enqueue_in_transaction
 from shared.settings import get_settings
+from tests.support.postgres import open_test_pool
 
 Db = psycopg.AsyncConnection[Any]
-
-
-async def open_pool(database_url: str, size: int = 4) -> AsyncConnectionPool:
-    pool = AsyncConnectionPool(
-        database_url,
-        min_size=1,
-        max_size=size,
-        kwargs=connection_kwargs(get_settings()),
-        open=False,
-    )
-    await pool.open(wait=True)
-    return pool
-
-
-@pytest.fixture(scope="module")
-async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    pool = await open_pool(database_url)
-    yield pool
-    await pool.close()
 
 
 def make_queue(pool: AsyncConnectionPool, **options: Any) -> PostgresQueue:
@@ -264,7 +244,7 @@ async def test_dead_letter_is_final(pool: AsyncConnectionPool, db: Db) -> None:
 
 async def test_two_workers_racing_process_every_job_exactly_once(database_url: str, db: Db) -> None:
     name = f"test-race-{uuid.uuid4().hex[:8]}"
-    pools = [await open_pool(database_url, size=4) for _ in range(2)]
+    pools = [await open_test_pool(database_url, size=4) for _ in range(2)]
     try:
         queues = [PostgresQueue(pool, queue=name, worker_id=f"w{n}") for n, pool in enumerate(pools)]
         total = 80

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import pytest
 from moto import mock_aws
 from psycopg_pool import AsyncConnectionPool
 
-from shared.infra.db import connection_kwargs
 from shared.infra.queue import Job
 from shared.infra.queue.postgres import PostgresQueue, enqueue_in_transaction
 from shared.infra.queue.relay import relay_outbox
@@ -30,9 +29,8 @@ from shared.infra.queue.worker import (
     handle_sqs_batch,
     register,
 )
-from shared.settings import get_settings
+from tests.support.aws import REGION
 
-REGION = "us-east-1"
 Db = psycopg.AsyncConnection[Any]
 
 
@@ -73,13 +71,7 @@ class Sqs:
 
 
 @pytest.fixture
-def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sqs]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+def sqs(aws_env: None) -> Iterator[Sqs]:
     with mock_aws():
         client = boto3.client("sqs", region_name=REGION)
         suffix = uuid.uuid4().hex[:8]
@@ -536,16 +528,6 @@ async def test_a_job_longer_than_its_lease_is_not_redelivered_on_sqs(sqs: Sqs, k
 
 
 # --- the transactional outbox's relay --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    pool = AsyncConnectionPool(
-        database_url, min_size=1, max_size=4, kwargs=connection_kwargs(get_settings()), open=False
-    )
-    await pool.open(wait=True)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from shared.infra.db import connection_kwargs
 from shared.infra.queue import Job
 from shared.infra.queue.postgres import PostgresQueue
 from shared.infra.queue.worker import (
@@ -24,19 +23,8 @@ from shared.infra.queue.worker import (
     register,
     run_worker,
 )
-from shared.settings import get_settings
 
 Db = psycopg.AsyncConnection[Any]
-
-
-@pytest.fixture(scope="module")
-async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    pool = AsyncConnectionPool(
-        database_url, min_size=1, max_size=4, kwargs=connection_kwargs(get_settings()), open=False
-    )
-    await pool.open(wait=True)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture
