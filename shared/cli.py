@@ -61,11 +61,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Process queued jobs until SIGINT/SIGTERM."""
     from shared.http.logging import configure_logging
     from shared.infra.queue.worker import run_worker
+    from shared.jobs import load_handlers
 
     settings = get_settings()
     configure_logging(settings.log_level)
     if settings.app_env != "production":
         _resolve_services(settings)
+    load_handlers()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -86,6 +88,42 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     if settings.app_env != "production":
         settings = _resolve_services(settings)
     print(asyncio.run(run_daily(settings=settings)).model_dump_json())
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Create accounts and manage roles and status (the first admin is made here)."""
+    import getpass
+
+    from shared.admin import commands
+    from shared.errors import AppError
+
+    settings = get_settings()
+    if settings.app_env != "production":
+        _resolve_services(settings)
+
+    async def run() -> str:
+        try:
+            if args.action == "create":
+                password = args.password or getpass.getpass("password for " + args.email + ": ")
+                user_id = await commands.create_user(email=args.email, password=password, roles=args.role)
+                return f"created {args.email} ({user_id}) with roles {', '.join(['viewer', *args.role])}"
+            if args.action == "grant":
+                roles = await commands.grant_roles(email=args.email, roles=args.role)
+                return f"{args.email} now has roles {', '.join(roles)}"
+            status = "disabled" if args.action == "disable" else "active"
+            await commands.set_status(email=args.email, status=status, reason=args.reason)
+            return f"{args.email} {args.action}d"
+        finally:
+            from shared.infra.loop_local import reset_all
+
+            await reset_all()
+
+    try:
+        print(asyncio.run(run()))
+    except AppError as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -171,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("maintenance", help="run the daily housekeeping once").set_defaults(
         func=cmd_maintenance
     )
+    users = commands.add_parser("users", help="create accounts, grant roles, disable/enable")
+    users.add_argument("action", choices=["create", "grant", "disable", "enable"])
+    users.add_argument("email")
+    users.add_argument("--role", action="append", default=[], help="repeatable: admin, content_manager, ...")
+    users.add_argument("--password", default=None, help="create: else asked for (never echoed)")
+    users.add_argument("--reason", default="disabled from the command line")
+    users.set_defaults(func=cmd_users)
+
     commands.add_parser("services", help="start embedded PostgreSQL/Redis, print URLs").set_defaults(
         func=cmd_services
     )

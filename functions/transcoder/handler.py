@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from typing import Any
 
 from shared.http.logging import configure_logging
 from shared.infra.loop_local import reset_all
 from shared.infra.queue.worker import handle_sqs_batch
+from shared.jobs import load_handlers
 from shared.settings import get_settings
-
-# Modules whose import registers job handlers (@register); the media handlers join this list when they land.
-HANDLER_MODULES: tuple[str, ...] = ()
-
-
-def _load_handlers() -> None:
-    for module in HANDLER_MODULES:
-        importlib.import_module(module)
-
 
 async def _run(event: dict[str, Any]) -> dict[str, Any]:
     try:
@@ -32,5 +23,5 @@ async def _run(event: dict[str, Any]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS event source entry point (ReportBatchItemFailures)."""
     configure_logging(get_settings().log_level)
-    _load_handlers()
+    load_handlers()
     return asyncio.run(_run(event))
