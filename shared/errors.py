@@ -9,15 +9,23 @@ class AppError(Exception):
     """Base of every error a client may see, rendered as RFC 9457 problem+json."""
 
     status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
+    # The class's code is the default; a raise site may name a more specific stable code (code="...").
+    code: str = "internal_error"
     title: ClassVar[str] = "Internal server error"
 
     def __init__(
-        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = headers or {}
+        if code is not None:
+            self.code = code
         self.extra = extra
 
 
@@ -44,8 +52,8 @@ class Unauthenticated(AppError):
     code = "unauthenticated"
     title = "Authentication required"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
-        super().__init__(detail, headers={"www-authenticate": 'Bearer realm="cinema"'}, **extra)
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"www-authenticate": 'Bearer realm="cinema"'}, code=code, **extra)
 
 
 class Forbidden(AppError):

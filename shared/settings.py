@@ -72,6 +72,50 @@ class Settings(BaseSettings):
     cron_secret: str | None = Field(default=None, min_length=16)
     finished_job_retention_days: int = Field(default=7, ge=1, le=365)
 
+    # Identity: access tokens (Supabase-compatible JWTs) and login sessions.
+    supabase_jwt_secret: str | None = Field(default=None, min_length=32)
+    jwt_previous_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    jwt_algorithm: Literal["HS256", "ES256"] = "HS256"
+    jwt_private_key: str | None = Field(default=None, description="PEM EC P-256 key when JWT_ALGORITHM=ES256")
+    jwt_previous_public_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    jwt_audience: str = "authenticated"
+    jwt_issuer: str | None = None
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    refresh_token_idle_days: int = Field(default=30, ge=1, le=365)
+    session_max_days: int = Field(default=90, ge=1, le=730)
+    # Tokens issued by Supabase Auth (iss = SUPABASE_URL/auth/v1) are accepted and mapped to local users.
+    supabase_url: AnyUrl | None = None
+    accept_supabase_tokens: bool = False
+    # argon2id, OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1 (raising these re-hashes at login).
+    argon2_memory_kib: int = Field(default=19_456, ge=7_168)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    # Client addresses: X-Forwarded-For / CF-Connecting-IP count only when the peer is one of these proxies.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    email_token_ttl_minutes: int = Field(default=60 * 24, ge=5)
+    reset_token_ttl_minutes: int = Field(default=30, ge=5, le=24 * 60)
+
+    # Social login (authorization code + PKCE); endpoints overridable for self-hosted or test servers.
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_discovery_url: AnyUrl = AnyUrl("https://accounts.google.com/.well-known/openid-configuration")
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_authorize_url: AnyUrl = AnyUrl("https://github.com/login/oauth/authorize")
+    github_token_url: AnyUrl = AnyUrl("https://github.com/login/oauth/access_token")
+    github_api_url: AnyUrl = AnyUrl("https://api.github.com")
+
+    # Mail: the outbox table (readable locally at /api/v1/dev/outbox) or SendGrid.
+    mail_backend: Literal["outbox", "sendgrid"] = "outbox"
+    mail_from: str = "Cinema Online <no-reply@localhost>"
+    sendgrid_api_key: str | None = None
+    sendgrid_host: AnyUrl = AnyUrl("https://api.sendgrid.com")
+
+    # Images (avatars): object storage, or Cloudinary signed direct uploads (CLOUDINARY_URL).
+    images_backend: Literal["storage", "cloudinary"] = "storage"
+    cloudinary_url: str | None = None
+    cloudinary_upload_prefix: AnyUrl | None = None
+
     # HTTP.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"])
     max_body_bytes: int = Field(default=4_500_000, ge=1024)
@@ -90,11 +134,21 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value or None
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator(
+        "cors_origins", "jwt_previous_secrets", "jwt_previous_public_keys", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        from shared.http.client_ip import parse_trusted_proxies
+
+        parse_trusted_proxies(value)  # a bad entry fails at start-up, naming the variable
         return value
 
     @model_validator(mode="after")
@@ -105,6 +159,14 @@ class Settings(BaseSettings):
             raise ValueError("S3_BUCKET is required when STORAGE_BACKEND=s3")
         if self.queue_backend == "sqs" and not self.sqs_queue_url:
             raise ValueError("SQS_QUEUE_URL is required when QUEUE_BACKEND=sqs")
+        if self.jwt_algorithm == "ES256" and not self.jwt_private_key:
+            raise ValueError("JWT_PRIVATE_KEY (PEM, EC P-256) is required when JWT_ALGORITHM=ES256")
+        if self.mail_backend == "sendgrid" and not self.sendgrid_api_key:
+            raise ValueError("SENDGRID_API_KEY is required when MAIL_BACKEND=sendgrid")
+        if self.images_backend == "cloudinary" and not self.cloudinary_url:
+            raise ValueError("CLOUDINARY_URL is required when IMAGES_BACKEND=cloudinary")
+        if self.accept_supabase_tokens and not (self.supabase_url and self.supabase_jwt_secret):
+            raise ValueError("ACCEPT_SUPABASE_TOKENS needs SUPABASE_URL and SUPABASE_JWT_SECRET")
         if self.app_env == "production":
             missing = [
                 name
@@ -162,3 +224,13 @@ def signing_secret(settings: Settings) -> bytes:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip().encode()
+
+
+def derived_key(settings: Settings, purpose: str) -> bytes:
+    """A 32-byte key for one purpose (e.g. "mfa-secrets"), derived from the signing secret by HKDF."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"cinema-online", info=purpose.encode()).derive(
+        signing_secret(settings)
+    )

@@ -11,6 +11,7 @@ from shared.infra.queue.worker import handle_sqs_batch
 from shared.jobs import load_handlers
 from shared.settings import get_settings
 
+
 async def _run(event: dict[str, Any]) -> dict[str, Any]:
     try:
         return await handle_sqs_batch(event)

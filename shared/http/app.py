@@ -13,8 +13,8 @@ from shared.settings import get_settings
 API_PREFIX = "/api/v1"
 
 
-def create_app(router: APIRouter, *, group: str, title: str | None = None) -> FastAPI:
-    """Assemble a group's ASGI app with the conventions every group shares."""
+def create_app(*routers: APIRouter, group: str, title: str | None = None) -> FastAPI:
+    """Assemble a group's ASGI app from its routers (matched in order) with the shared conventions."""
     # Routes under /api/v1/<group>, problem+json errors, request ids, JSON logs, CORS allowlist,
     # body size limit and the group's own OpenAPI document.
     settings = get_settings()  # fails fast, naming the bad variable
@@ -26,7 +26,8 @@ def create_app(router: APIRouter, *, group: str, title: str | None = None) -> Fa
         docs_url=f"{API_PREFIX}/{group}/docs",
         redoc_url=None,
     )
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Every response, even a 413 or a 500, gets a request id, then CORS headers so browsers can read it.

@@ -20,6 +20,8 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     session_id: str | None = None
     profile_id: UUID | None = None
+    aal: str = "aal1"  # "aal2" once the session passed a second factor
+    email: str | None = None
 
 
 Authenticator = Callable[[str, Request], Awaitable[Principal]]
@@ -45,6 +47,11 @@ async def optional_principal(request: Request) -> Principal | None:
     token = _bearer(request)
     if token is None:
         return None
+    if _authenticator is None:
+        # The accounts domain is the verifier; resolved by name so this module stays below the domains.
+        import importlib
+
+        importlib.import_module("shared.accounts.authn")
     if _authenticator is None:
         raise Unauthenticated("This deployment cannot verify tokens yet.")
     return await _authenticator(token, request)

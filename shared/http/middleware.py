@@ -52,6 +52,10 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                # API answers carry tokens and personal data: no shared or browser cache keeps them unless
+                # the endpoint says otherwise (JWKS, OpenAPI, signed media set their own Cache-Control).
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -47,3 +47,45 @@ def openapi_router(apps: dict[str, FastAPI]) -> APIRouter:
         return JSONResponse(cache["spec"], headers={"cache-control": "public, max-age=300"})
 
     return router
+
+
+_STATUS_TEXT = {
+    400: "Bad request",
+    401: "Not signed in, or the credentials are invalid",
+    403: "Signed in but not allowed",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    413: "Body too large",
+    422: "Invalid fields",
+    429: "Too many requests (see Retry-After)",
+    503: "A dependency is unavailable; retry later",
+}
+
+
+def problem_schema() -> dict[str, Any]:
+    """JSON schema of an RFC 9457 problem document with our extensions."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "description": "stable machine-readable error code"},
+            "instance": {"type": "string"},
+            "request_id": {"type": "string"},
+        },
+    }
+
+
+def errors(by_status: dict[int, list[str]]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route: each status with the stable problem codes it may carry."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, codes in sorted(by_status.items()):
+        listed = ", ".join(f"`{code}`" for code in codes)
+        responses[status] = {
+            "description": f"{_STATUS_TEXT.get(status, 'Error')}. Problem codes: {listed}.",
+            "content": {"application/problem+json": {"schema": problem_schema()}},
+        }
+    return responses

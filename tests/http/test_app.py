@@ -197,9 +197,9 @@ async def test_auth_hooks(client: httpx.AsyncClient) -> None:
             "forbidden",
         )
     finally:
-        from shared.http import auth
+        from shared.accounts.authn import verify_access_token
 
-        auth._authenticator = None
+        register_authenticator(verify_access_token)  # the platform's own verifier, as before the test
 
 
 async def test_group_openapi_is_served(client: httpx.AsyncClient) -> None:
