@@ -1,0 +1,83 @@
+"""Bearer-token verification for every endpoint: a signature check plus one Redis read, no database."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+
+from fastapi import Request
+
+from shared.accounts.tokens import AccessClaims, InvalidToken, decode_access_token
+from shared.http.auth import Principal, register_authenticator
+from shared.infra.redis import KeyValueStore, get_redis
+from shared.settings import Settings, get_settings
+
+# Revocation records live as long as the longest access token could, then expire by themselves.
+_REVOKED = "auth:revoked:{}"
+_STALE_BEFORE = "auth:stale-before:{}"
+
+
+def _revocation_ttl(settings: Settings) -> int:
+    return settings.access_token_ttl_seconds + 120
+
+
+async def revoke_sessions(
+    store: KeyValueStore, session_ids: Iterable[uuid.UUID], *, settings: Settings
+) -> None:
+    """Kill the access tokens of these sessions now rather than at their expiry."""
+    for session_id in session_ids:
+        await store.set(_REVOKED.format(session_id), "1", ex=_revocation_ttl(settings))
+
+
+async def mark_claims_stale(store: KeyValueStore, user_id: uuid.UUID, *, settings: Settings) -> None:
+    """Tokens issued before now carry stale roles: refuse them so the client refreshes and gets new ones."""
+    await store.set(_STALE_BEFORE.format(user_id), str(int(time.time() * 1000)), ex=_revocation_ttl(settings))
+
+
+async def stale_since(store: KeyValueStore, user_id: uuid.UUID) -> int | None:
+    """When the user's roles or status last changed (Unix milliseconds), if within the revocation window."""
+    value = await store.get(_STALE_BEFORE.format(user_id))
+    return int(value) if value is not None else None
+
+
+async def check_not_revoked(claims: AccessClaims, *, store: KeyValueStore) -> None:
+    """Refuse a revoked session, or claims older than a change of roles/status (one round trip)."""
+    revoked, stale_before = await store.mget(
+        _REVOKED.format(claims.session_id), _STALE_BEFORE.format(claims.user_id)
+    )
+    if revoked is not None:
+        raise InvalidToken("This session has been signed out; sign in again.")
+    if stale_before is not None and claims.issued_at_ms < int(stale_before):
+        raise InvalidToken("Your account changed since this token was issued; refresh it.")
+
+
+async def verify_access_token(token: str, request: Request) -> Principal:
+    """The registered authenticator: verify the JWT, then the revocation record."""
+    settings = get_settings()
+    claims = decode_access_token(token, settings=settings)
+    if claims.issuer != decode_issuer(settings):
+        from shared.accounts.external import principal_for_supabase
+
+        return await principal_for_supabase(claims, settings=settings)
+    if claims.session_id is None:
+        raise InvalidToken()
+    await check_not_revoked(claims, store=await get_redis())
+    return Principal(
+        user_id=claims.user_id,
+        roles=claims.roles,
+        session_id=str(claims.session_id),
+        profile_id=claims.profile_id,
+        aal=claims.aal,
+        email=claims.email,
+    )
+
+
+def decode_issuer(settings: Settings) -> str:
+    """The issuer of our own tokens."""
+    from shared.accounts.tokens import key_ring
+
+    return key_ring(settings).issuer
+
+
+register_authenticator(verify_access_token)
