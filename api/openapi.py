@@ -2,11 +2,17 @@
 
 from mangum import Mangum
 
-from api import health, maintenance
+from api import auth, dev, health, maintenance, users
 from shared.http.app import create_app
 from shared.http.openapi import openapi_router
 
-GROUPS = {"health": health.app, "maintenance": maintenance.app}
+GROUPS = {
+    "auth": auth.app,
+    "dev": dev.app,
+    "health": health.app,
+    "maintenance": maintenance.app,
+    "users": users.app,
+}
 
 app = create_app(openapi_router(GROUPS), group="openapi")
 lambda_handler = Mangum(app, lifespan="off")

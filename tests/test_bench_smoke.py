@@ -36,3 +36,20 @@ def test_cold_start_bench_prints_rows_for_baseline_and_health() -> None:
     float(cells[1])  # import median ms
     float(cells[3])  # first request median ms
     assert cells[7] in {"PASS", "FAIL"}
+
+
+def test_auth_overhead_bench_runs_without_a_database() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env.pop("DATABASE_URL", None)  # the bench points it at a closed port: verifying needs no database
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "auth_overhead.py"), "--requests", "60", "--rounds", "2"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr or done.stdout
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert {"plain", "signature", "authed"} <= set(rows), done.stdout
