@@ -1,0 +1,150 @@
+"""Browser test harness: the real dev server (pages and API on one origin) and Debian's headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from tests.support.identity import random_ip
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip on a developer machine without a browser; CI must run these tests, so there it fails."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the browser tests may not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
+class LiveServer:
+    """The dev server app (shared.local.devserver: public/ plus every api/ function) on a free local port."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        """Build the app with the current settings and serve it from a thread with its own event loop."""
+        import uvicorn
+
+        from shared.local.devserver import DevServer
+
+        config = uvicorn.Config(DevServer(), log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="browser-live-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"the live server did not start: {self._error!r}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the live server did not start within 20 s")
+            time.sleep(0.02)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as error:  # reported by start() or stop()
+            self._error = error
+
+    async def _serve(self) -> None:
+        from shared.infra.loop_local import reset_all
+
+        try:
+            await self._server.serve(sockets=[self._socket])
+        finally:
+            await reset_all()  # this loop's database pool and Redis client
+
+    def stop(self) -> None:
+        """Ask uvicorn to finish and wait for the thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        self._socket.close()
+
+
+@pytest.fixture(scope="module")
+def live_server() -> Iterator[LiveServer]:
+    """The platform as `make dev` serves it, with emailed links pointing at this origin.
+
+    The browser is a client behind a trusted local proxy (X-Forwarded-For per test, see `page`), so each
+    test gets its own rate-limit budget, as the API tests do with `random_ip()`.
+    """
+    from shared.settings import get_settings
+
+    server = LiveServer()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PUBLIC_BASE_URL", server.base_url)
+        patch.setenv("TRUSTED_PROXIES", "127.0.0.1")
+        get_settings.cache_clear()
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        _unavailable("chromium is not installed (Debian: apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -r requirements-dev.txt)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+class PageProblems:
+    """What went wrong inside the page: uncaught exceptions and Content-Security-Policy violations."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def on_console(self, message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.items.append(f"CSP: {message.text}")
+
+    def on_page_error(self, error: Any) -> None:
+        self.items.append(f"uncaught: {error}")
+
+
+@pytest.fixture
+async def page(browser: Browser, live_server: LiveServer) -> AsyncIterator[Page]:
+    """A fresh browser profile on the live server, as a client with its own address."""
+    context = await browser.new_context(
+        base_url=live_server.base_url, extra_http_headers={"x-forwarded-for": random_ip()}
+    )
+    context.set_default_timeout(10_000)
+    opened = await context.new_page()
+    problems = PageProblems()
+    opened.on("console", problems.on_console)
+    opened.on("pageerror", problems.on_page_error)
+    try:
+        yield opened
+    finally:
+        await context.close()
+    assert not problems.items, problems.items
