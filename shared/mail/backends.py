@@ -51,10 +51,10 @@ class SendGridMailer:
         return await asyncio.to_thread(self._send, message)
 
     def _send(self, message: OutgoingMail) -> str:
-        import sendgrid  # type: ignore[import-untyped]
-        from python_http_client import exceptions  # type: ignore[import-untyped]
-        from sendgrid.helpers.mail import Category, CustomArg, Mail  # type: ignore[import-untyped]
-        from sendgrid.helpers.mail.exceptions import ApiKeyIncludedException  # type: ignore[import-untyped]
+        import sendgrid
+        from python_http_client import exceptions
+        from sendgrid.helpers.mail import Category, CustomArg, Mail
+        from sendgrid.helpers.mail.exceptions import ApiKeyIncludedException
 
         client = sendgrid.SendGridAPIClient(self.api_key, host=self.host)
         client.client.timeout = self.timeout  # the SDK's default is no timeout at all
