@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     mail_from: str = "Cinema Online <no-reply@localhost>"
     sendgrid_api_key: str | None = None
     sendgrid_host: AnyUrl = AnyUrl("https://api.sendgrid.com")
+    mail_retention_days: int = Field(default=30, ge=1, le=3650)
 
     # Images (avatars): object storage, or Cloudinary signed direct uploads (CLOUDINARY_URL).
     images_backend: Literal["storage", "cloudinary"] = "storage"

@@ -138,6 +138,23 @@ async def test_daily_run_with_postgres_purges_and_relays_nothing(
     assert (await state_of(db, old), await state_of(db, pending)) == (None, "queued")
 
 
+async def test_daily_run_forgets_old_mail_but_keeps_recent_and_queued(db: Db, fresh_queue: None) -> None:
+    ids = []
+    for state, age in (("sent", "40 days"), ("failed", "40 days"), ("sent", "1 day"), ("queued", "40 days")):
+        cursor = await db.execute(
+            """insert into public.mail_outbox (to_address, template, subject, text_body, state, created_at)
+               values ('old@example.com', 'verify_email', 's', 'b', %s, now() - %s::interval) returning id""",
+            (state, age),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        ids.append(row[0])
+    report = await run_daily(settings=get_settings())
+    assert report.purged_mail >= 2
+    cursor = await db.execute("select id from public.mail_outbox where id = any(%s)", (ids,))
+    assert {row[0] for row in await cursor.fetchall()} == {ids[2], ids[3]}
+
+
 async def pg_connections(db: Db) -> int:
     cursor = await db.execute(
         "select count(*) from pg_stat_activity"
@@ -173,7 +190,7 @@ async def test_scheduled_lambdas_report_and_close_their_connections(
     second = await asyncio.to_thread(entry.handler, {}, None)
     assert first["relayed_jobs"] >= 1 and second["relayed_jobs"] == 0
     if name == "maintenance":
-        assert set(first) == {"purged_jobs", "relayed_jobs", "queue_backend"}
+        assert set(first) == {"purged_jobs", "relayed_jobs", "purged_mail", "queue_backend"}
     assert [body["payload"] for body in sqs_backend.bodies() if body["kind"] == kind] == [{"n": 1}]
     # Each invocation's loop closed its pool: nothing is left connected from the dead loops.
     assert await connections_settle_at(db, before) == before

@@ -19,27 +19,21 @@ const PASSWORD_CODES = new Set([
 ]);
 // Codes the social login callback may carry in #error=...; anything else gets the generic message.
 const SOCIAL_ERRORS = {
-  access_denied: "You cancelled signing in with the provider, so you are not signed in.",
-  provider_unavailable: "The sign-in provider is having trouble right now. Try again in a moment.",
-  provider_refused: "The sign-in provider refused the request. Try signing in again.",
+  oauth_access_denied: "You cancelled signing in with the provider, so you are not signed in.",
+  oauth_provider_unavailable: "The sign-in provider is having trouble right now. Try again in a moment.",
+  oauth_provider_error: "The sign-in provider refused the request. Try signing in again.",
+  oauth_exchange_failed: "The sign-in provider refused the request. Try signing in again.",
   provider_not_configured: "Signing in with this provider is not available here.",
   invalid_state:
     "The sign-in took too long or was started in another browser or tab. Start again from the sign-in page.",
-  state_mismatch:
+  oauth_browser_mismatch:
     "The sign-in took too long or was started in another browser or tab. Start again from the sign-in page.",
-  invalid_id_token: "The sign-in provider's answer could not be checked. Try signing in again.",
-  email_not_verified:
+  oauth_invalid_id_token: "The sign-in provider's answer could not be checked. Try signing in again.",
+  oauth_email_unverified:
     "The provider has not verified your email address, so it cannot be used to sign in here. Verify it " +
     "with the provider, or sign in with your password.",
-  provider_email_unverified:
-    "The provider has not verified your email address, so it cannot be used to sign in here. Verify it " +
-    "with the provider, or sign in with your password.",
-  account_exists:
-    "An account with this email address already exists. Sign in with your password, then link the " +
-    "provider from your account settings.",
-  email_taken:
-    "An account with this email address already exists. Sign in with your password, then link the " +
-    "provider from your account settings.",
+  identity_in_use:
+    "That provider account is already linked to another account here. Sign in to that account instead.",
   account_disabled: "This account has been disabled. Contact support.",
   rate_limited: "Too many sign-in attempts. Wait a few minutes and try again.",
 };

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from typing import Any
 
@@ -548,3 +549,18 @@ async def export_data(conn: Any, *, user_id: uuid.UUID, meta: ClientMeta) -> dic
         conn, event="data_exported", subject_id=user_id, ip=meta.ip, user_agent=meta.user_agent
     )
     return await export.collect(conn, user=user)
+
+
+# A stolen access token must not be enough to add a way into the account (a linked provider, an
+# authenticator the thief controls): those need a sign-in from the last few minutes.
+RECENT_SIGN_IN_SECONDS = 600
+
+
+async def require_recent_sign_in(conn: Any, *, session_id: str | None) -> None:
+    """Refuse unless the caller's session signed in within RECENT_SIGN_IN_SECONDS."""
+    session = await repository.session_by_id(conn, uuid.UUID(session_id)) if session_id else None
+    if session is None or time.time() - session["created_at"].timestamp() > RECENT_SIGN_IN_SECONDS:
+        raise Forbidden(
+            "For your security, sign in again (within the last 10 minutes) before making this change.",
+            code="recent_sign_in_required",
+        )

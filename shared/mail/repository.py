@@ -78,3 +78,13 @@ async def record_failure(conn: AsyncConnection[Any], mail_id: UUID, *, error: st
         " where id = %s and state <> 'sent'",
         (error[:_MAX_ERROR_CHARS], final, mail_id),
     )
+
+
+async def purge_finished(conn: AsyncConnection[Any], *, older_than_days: int) -> int:
+    """Delete sent or failed messages older than the retention (they hold addresses and links)."""
+    cursor = await conn.execute(
+        """delete from public.mail_outbox
+           where state in ('sent', 'failed') and created_at < now() - make_interval(days => %s)""",
+        (older_than_days,),
+    )
+    return cursor.rowcount

@@ -172,3 +172,12 @@ async def get_outbox_message(conn: AsyncConnection[Any], *, mail_id: UUID) -> Ou
     if row is None:
         raise NotFound("No message with this id in the outbox.", code="mail_not_found")
     return _read(row)
+
+
+async def purge_old_mail(*, settings: Settings) -> int:
+    """Forget delivered or failed messages past MAIL_RETENTION_DAYS (personal data; own transaction)."""
+    from shared.infra.db import get_pool
+
+    pool = await get_pool()
+    async with pool.connection() as conn:
+        return await repository.purge_finished(conn, older_than_days=settings.mail_retention_days)

@@ -64,5 +64,16 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
     # With SQS the table still holds the outbox's forwarded (done) rows; SQS deletes its own messages.
     outbox = await _outbox(settings)
     purged = await outbox.purge_finished(timedelta(days=settings.finished_job_retention_days))
-    logger.info("daily maintenance done", extra={"purged_jobs": purged, "relayed_jobs": relayed})
-    return MaintenanceReport(purged_jobs=purged, relayed_jobs=relayed, queue_backend=settings.queue_backend)
+    from shared.mail.service import purge_old_mail
+
+    purged_mail = await purge_old_mail(settings=settings)
+    logger.info(
+        "daily maintenance done",
+        extra={"purged_jobs": purged, "relayed_jobs": relayed, "purged_mail": purged_mail},
+    )
+    return MaintenanceReport(
+        purged_jobs=purged,
+        relayed_jobs=relayed,
+        purged_mail=purged_mail,
+        queue_backend=settings.queue_backend,
+    )

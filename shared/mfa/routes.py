@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from shared.accounts import limits
+from shared.accounts import service as accounts_service
 from shared.accounts.routes import Meta
 from shared.accounts.schemas import ReauthRequest
 from shared.http.auth import Principal, current_principal
@@ -50,11 +51,12 @@ async def mfa_status(tx: Tx, caller: Caller) -> dict[str, Any]:
     "/totp",
     response_model=TotpEnrolment,
     summary="Start setting up an authenticator app (secret, otpauth URI and QR code)",
-    responses=errors({**_AUTH, 409: ["mfa_already_enabled"]}),
+    responses=errors({**_AUTH, 403: ["recent_sign_in_required"], 409: ["mfa_already_enabled"]}),
 )
 async def start_totp(tx: Tx, caller: Caller, response: Response) -> TotpEnrolment:
     """A new secret, pending until confirmed; starting again replaces an unconfirmed one."""
     _no_store(response)
+    await accounts_service.require_recent_sign_in(tx, session_id=caller.session_id)
     return await service.start_enrolment(tx, settings=get_settings(), user_id=caller.user_id)
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from shared.accounts import service as accounts_service
 from shared.accounts.routes import Meta
 from shared.accounts.schemas import MfaChallenge, TokenResponse
 from shared.errors import AppError
@@ -131,6 +132,7 @@ async def authorize(
         {
             400: ["invalid_redirect"],
             401: _AUTH,
+            403: ["recent_sign_in_required"],
             404: ["provider_not_configured"],
             429: ["rate_limited"],
             503: ["service_unavailable", "oauth_provider_unavailable"],
@@ -138,10 +140,16 @@ async def authorize(
     ),
 )
 async def link(
-    provider: ProviderName, response: Response, meta: Meta, caller: Caller, body: LinkRequest | None = None
+    provider: ProviderName,
+    response: Response,
+    tx: Tx,
+    meta: Meta,
+    caller: Caller,
+    body: LinkRequest | None = None,
 ) -> AuthorizeUrl:
     """Returns the provider URL to open in this browser; its callback links the identity to the caller."""
     await _limit(meta.ip)
+    await accounts_service.require_recent_sign_in(tx, session_id=caller.session_id)
     settings = get_settings()
     started = await service.start(
         settings=settings,

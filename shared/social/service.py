@@ -28,7 +28,7 @@ from shared.audit import service as audit
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.infra.redis import Script, get_redis
 from shared.settings import Settings
-from shared.social import providers, repository
+from shared.social import providers
 from shared.social.providers import PROVIDERS, ProviderNotConfigured, ProviderRefused, ProviderUser
 
 COOKIE = "cinema_oauth"
@@ -344,7 +344,7 @@ async def resolve_account(
                 # someone who may have pre-registered the victim's address; it stops working, and the
                 # address counts as verified from now on. (Never verified means never signed in, so no
                 # session of theirs exists to revoke.)
-                await repository.clear_password(conn, user["id"])
+                await accounts.clear_password(conn, user["id"])
                 await accounts.mark_verified(conn, user["id"])
                 user = await get_user(conn, user_id=user["id"])
                 cleared = True
@@ -362,6 +362,11 @@ async def resolve_account(
             conn, email=who.email, password_hash=None, display_name=who.display_name, verified=True
         )
         if created is not None:
+            from shared.profiles import service as profiles
+
+            await profiles.create_default_profile(
+                conn, user_id=created["id"], name=(who.display_name or who.email.split("@")[0])[:50]
+            )
             await _link(conn, provider=provider, who=who, user=created, via="signup", meta=meta)
             return created
         # The address was registered meanwhile: join it as above.

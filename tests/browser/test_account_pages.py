@@ -246,7 +246,7 @@ async def test_social_sign_in_links_and_callback_errors(page: Page, live_server:
             "href", f"/api/v1/auth/oauth/{provider}/authorize?redirect_to=%2Flogin"
         )
 
-    await page.goto("/auth/callback#error=access_denied")
+    await page.goto("/auth/callback#error=oauth_access_denied")
     await expect(page.get_by_role("alert")).to_have_text(
         "You cancelled signing in with the provider, so you are not signed in."
     )

@@ -203,6 +203,8 @@ async def test_google_sign_in_creates_a_verified_account(providers: OAuthServer,
     assert [d["via"] for d in await audit_details(db, row["id"], "identity_linked")] == ["signup"]
     cursor = await db.execute("select amr from public.auth_sessions where id = %s", (body["session_id"],))
     assert (await cursor.fetchone())[0] == ["oauth:google"]  # type: ignore[index]
+    cursor = await db.execute("select name from public.profiles where user_id = %s", (row["id"],))
+    assert [name for (name,) in await cursor.fetchall()] == ["Grace Hopper"]  # the account's first profile
 
     # Signing in again finds the same account through the identity.
     async with browser() as client:
@@ -339,6 +341,19 @@ async def test_linking_while_signed_in(providers: OAuthServer, database_url: str
     async with browser() as client:
         body = await sign_in(client, "google")
     assert body["user"]["id"] == str(user.user_id)
+
+
+async def test_linking_needs_a_recent_sign_in(providers: OAuthServer, database_url: str, db: Db) -> None:
+    user = await signed_in_user(database_url)
+    # A stolen access token of an old session must not be enough to attach the thief's Google account.
+    await db.execute(
+        "update public.auth_sessions set created_at = now() - interval '1 hour' where id = %s",
+        (user.session_id,),
+    )
+    async with browser() as client:
+        response = await client.post(f"{API}/google/link", json={"redirect_to": "/"}, headers=user.headers)
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "recent_sign_in_required"
 
 
 async def test_an_identity_linked_to_another_account_is_refused(
