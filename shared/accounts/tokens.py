@@ -10,8 +10,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from shared.errors import Unauthenticated
 from shared.settings import Settings, derived_key
 
@@ -185,6 +183,8 @@ def issue_access_token(
         "profile_id": str(profile_id) if profile_id else None,
     }
     headers = {"kid": ring.signing.kid, "typ": ACCESS_TYPE}
+    import jwt  # with cryptography ~40 ms: loaded by the first request that needs it, not at import
+
     token = jwt.encode(claims, ring.signing_material, algorithm=ring.signing.algorithm, headers=headers)
     return token, expires
 
@@ -200,6 +200,8 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 def decode_access_token(token: str, *, settings: Settings) -> AccessClaims:
     """Verify signature, algorithm, type, audience, issuer and times; no database or Redis involved."""
+    import jwt
+
     ring = key_ring(settings)
     try:
         header = jwt.get_unverified_header(token)
