@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.infra.db import fetch_all, fetch_one
+
 if TYPE_CHECKING:  # psycopg loads on first query, not at import (cold start)
     from psycopg import AsyncConnection
 
@@ -16,22 +18,6 @@ Row = dict[str, Any]
 
 _USER_COLUMNS = """id, email, email_verified_at, password_hash, password_changed_at, display_name, roles,
     status, disabled_reason, last_login_at, created_at, updated_at"""
-
-
-async def _one(conn: Conn, query: str, params: Any = None) -> Row | None:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchone()
-
-
-async def _all(conn: Conn, query: str, params: Any = None) -> list[Row]:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
 
 
 # Users.
@@ -47,7 +33,7 @@ async def insert_user(
     roles: list[str] | None = None,
 ) -> Row | None:
     """Create a user; None when the email is taken (the caller answers the same either way)."""
-    return await _one(
+    return await fetch_one(
         conn,
         f"""insert into public.users (email, password_hash, password_changed_at, display_name,
                 email_verified_at, roles)
@@ -70,13 +56,13 @@ _SELECT_USER = f"select {_USER_COLUMNS} from public.users"  # noqa: S608 - a con
 
 async def user_by_email(conn: Conn, email: str) -> Row | None:
     """The user with this address (case-insensitive)."""
-    return await _one(conn, _SELECT_USER + " where lower(email) = lower(%s)", (email,))
+    return await fetch_one(conn, _SELECT_USER + " where lower(email) = lower(%s)", (email,))
 
 
 async def user_by_id(conn: Conn, user_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
     """The user with this id, optionally locked for the rest of the transaction."""
     lock = " for update" if for_update else ""
-    return await _one(conn, _SELECT_USER + " where id = %s" + lock, (user_id,))
+    return await fetch_one(conn, _SELECT_USER + " where id = %s" + lock, (user_id,))
 
 
 async def set_password(conn: Conn, user_id: uuid.UUID, password_hash: str, *, changed: bool) -> None:
@@ -154,7 +140,7 @@ async def insert_session(
     max_days: int,
 ) -> Row:
     """Open a login session (a refresh-token family)."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         """insert into public.auth_sessions (user_id, aal, amr, user_agent, ip, device_name, expires_at)
            values (%s, %s, %s, %s, %s, %s, now() + make_interval(days => %s))
@@ -167,7 +153,7 @@ async def insert_session(
 
 async def session_by_id(conn: Conn, session_id: uuid.UUID) -> Row | None:
     """One login session."""
-    return await _one(conn, "select * from public.auth_sessions where id = %s", (session_id,))
+    return await fetch_one(conn, "select * from public.auth_sessions where id = %s", (session_id,))
 
 
 async def insert_refresh_token(conn: Conn, *, session_id: uuid.UUID, token_hash: bytes) -> None:
@@ -180,7 +166,7 @@ async def insert_refresh_token(conn: Conn, *, session_id: uuid.UUID, token_hash:
 
 async def spend_refresh_token(conn: Conn, token_hash: bytes) -> Row | None:
     """Mark an unspent refresh token spent, atomically: of two parallel refreshes only one gets the row."""
-    return await _one(
+    return await fetch_one(
         conn,
         """update public.auth_refresh_tokens set used_at = now()
            where token_hash = %s and used_at is null
@@ -198,7 +184,7 @@ async def drop_unspent_refresh_tokens(conn: Conn, session_id: uuid.UUID) -> None
 
 async def refresh_token(conn: Conn, token_hash: bytes) -> Row | None:
     """A refresh token whatever its state (to tell reuse from garbage)."""
-    return await _one(
+    return await fetch_one(
         conn,
         "select session_id, issued_at, used_at from public.auth_refresh_tokens where token_hash = %s",
         (token_hash,),
@@ -247,7 +233,7 @@ async def revoke_user_sessions(
     conn: Conn, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
 ) -> list[uuid.UUID]:
     """Revoke every live session of the user except `keep`; returns the revoked ids."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         """update public.auth_sessions set revoked_at = now(), revoked_reason = %s
            where user_id = %s and revoked_at is null and (%s::uuid is null or id <> %s::uuid)
@@ -259,7 +245,7 @@ async def revoke_user_sessions(
 
 async def list_sessions(conn: Conn, user_id: uuid.UUID) -> list[Row]:
     """The user's live sessions, most recently used first."""
-    return await _all(
+    return await fetch_all(
         conn,
         """select id, aal, amr, user_agent, host(ip) as ip, device_name, created_at, last_seen_at,
                   expires_at, profile_id
@@ -272,7 +258,7 @@ async def list_sessions(conn: Conn, user_id: uuid.UUID) -> list[Row]:
 
 async def known_device(conn: Conn, user_id: uuid.UUID, user_agent: str | None) -> bool:
     """Whether this user signed in from this browser before (drives the new-device notice)."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         "select 1 as seen from public.auth_sessions where user_id = %s and user_agent is not distinct from %s"
         " limit 1",
@@ -308,7 +294,7 @@ async def insert_email_token(
 
 async def spend_email_token(conn: Conn, *, token_hash: bytes, purpose: str) -> Row | None:
     """Use a link token once: only an unused, unexpired token of this purpose matches."""
-    return await _one(
+    return await fetch_one(
         conn,
         """update public.auth_email_tokens set used_at = now()
            where token_hash = %s and purpose = %s and used_at is null and expires_at > now()
@@ -322,7 +308,7 @@ async def spend_email_token(conn: Conn, *, token_hash: bytes, purpose: str) -> R
 
 async def identity(conn: Conn, provider: str, subject: str) -> Row | None:
     """The local user behind (provider, subject)."""
-    return await _one(
+    return await fetch_one(
         conn,
         """select provider, subject, user_id, email from public.auth_identities
            where provider = %s and subject = %s""",
@@ -345,7 +331,7 @@ async def link_identity(
 
 async def identities_of(conn: Conn, user_id: uuid.UUID) -> list[Row]:
     """The user's linked identities."""
-    return await _all(
+    return await fetch_all(
         conn,
         """select provider, subject, email, created_at, last_login_at from public.auth_identities
            where user_id = %s order by created_at""",

@@ -11,6 +11,8 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.infra.db import fetch_all, fetch_one
+
 if TYPE_CHECKING:  # psycopg loads at the first query, not at import (cold start)
     from psycopg import AsyncConnection
 
@@ -24,22 +26,6 @@ _LIST_COLUMNS = """u.id, u.email, u.display_name, u.roles, u.status, u.disabled_
     exists (select 1 from public.mfa_totp m where m.user_id = u.id and m.confirmed_at is not null)
         as mfa_enabled,
     u.created_at, u.last_login_at"""
-
-
-async def _one(conn: Conn, query: str, params: Any = None) -> Row | None:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchone()
-
-
-async def _all(conn: Conn, query: str, params: Any = None) -> list[Row]:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
 
 
 def like_pattern(text: str) -> str:
@@ -64,7 +50,7 @@ async def search_users(
             query_id = uuid.UUID(q)
         except ValueError:
             query_id = None
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select {_LIST_COLUMNS}
             from public.users u
@@ -90,7 +76,7 @@ async def search_users(
 
 async def user_detail(conn: Conn, user_id: uuid.UUID) -> Row | None:
     """One account with its password/2FA state and live session count."""
-    return await _one(
+    return await fetch_one(
         conn,
         f"""select {_LIST_COLUMNS}, u.updated_at, u.password_hash is not null as has_password,
                 (select count(*) from public.auth_sessions s
@@ -103,7 +89,7 @@ async def user_detail(conn: Conn, user_id: uuid.UUID) -> Row | None:
 
 async def identities_of(conn: Conn, user_id: uuid.UUID) -> list[Row]:
     """The account's linked sign-in providers, oldest first."""
-    return await _all(
+    return await fetch_all(
         conn,
         """select provider, email, created_at, last_login_at from public.auth_identities
            where user_id = %s order by created_at, provider""",
@@ -113,7 +99,7 @@ async def identities_of(conn: Conn, user_id: uuid.UUID) -> list[Row]:
 
 async def lock_user(conn: Conn, user_id: uuid.UUID) -> Row | None:
     """Id, email, roles and status of the account, locked until the transaction ends."""
-    return await _one(
+    return await fetch_one(
         conn,
         "select id, email, roles, status, disabled_reason from public.users where id = %s for update",
         (user_id,),
@@ -122,7 +108,7 @@ async def lock_user(conn: Conn, user_id: uuid.UUID) -> Row | None:
 
 async def user_id_by_email(conn: Conn, email: str) -> uuid.UUID | None:
     """The id of the account with this address (case-insensitive)."""
-    row = await _one(conn, "select id from public.users where lower(email) = lower(%s)", (email,))
+    row = await fetch_one(conn, "select id from public.users where lower(email) = lower(%s)", (email,))
     return row["id"] if row else None
 
 
@@ -142,7 +128,7 @@ async def insert_verified_user(
     conn: Conn, *, email: str, password_hash: str, roles: list[str]
 ) -> uuid.UUID | None:
     """Create an account whose address an operator vouches for; None when the address is taken."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         """insert into public.users (email, password_hash, password_changed_at, email_verified_at, roles)
            values (%s, %s, now(), now(), %s)

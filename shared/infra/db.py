@@ -126,3 +126,21 @@ if TYPE_CHECKING:
     Tx = AsyncConnection[Any]
 else:
     Tx = Annotated[Any, Depends(transaction, scope="function")]
+
+
+async def fetch_one(conn: AsyncConnection[Any], query: Any, params: Any = None) -> dict[str, Any] | None:
+    """Run a query and return its first row as a dict (None when there is none)."""
+    from psycopg.rows import dict_row
+
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchone()
+
+
+async def fetch_all(conn: AsyncConnection[Any], query: Any, params: Any = None) -> list[dict[str, Any]]:
+    """Run a query and return every row as a dict."""
+    from psycopg.rows import dict_row
+
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchall()

@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.infra.db import fetch_one
+
 if TYPE_CHECKING:  # the driver loads on first query, not at import (cold start)
     from psycopg import AsyncConnection
 
@@ -15,17 +17,9 @@ else:
 Row = dict[str, Any]
 
 
-async def _one(conn: Conn, query: str, params: Any = None) -> Row | None:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchone()
-
-
 async def factor(conn: Conn, user_id: uuid.UUID) -> Row | None:
     """The account's TOTP factor (confirmed or pending), or None."""
-    return await _one(
+    return await fetch_one(
         conn,
         """select user_id, secret_encrypted, confirmed_at, last_used_step, created_at
            from public.mfa_totp where user_id = %s""",
@@ -35,7 +29,7 @@ async def factor(conn: Conn, user_id: uuid.UUID) -> Row | None:
 
 async def has_confirmed_factor(conn: Conn, user_id: uuid.UUID) -> bool:
     """Whether the account has a confirmed TOTP factor."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         "select 1 as one from public.mfa_totp where user_id = %s and confirmed_at is not null",
         (user_id,),
@@ -45,7 +39,7 @@ async def has_confirmed_factor(conn: Conn, user_id: uuid.UUID) -> bool:
 
 async def save_pending(conn: Conn, user_id: uuid.UUID, secret_encrypted: str) -> bool:
     """Store a new unconfirmed secret, replacing a pending one; False when a confirmed factor exists."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         """insert into public.mfa_totp (user_id, secret_encrypted)
            values (%s, %s)
@@ -64,7 +58,7 @@ async def confirm(conn: Conn, user_id: uuid.UUID, *, secret_encrypted: str, step
     Matching on the ciphertext too means a concurrent restart of the enrolment (a new secret) is not
     confirmed by a code computed from the old one.
     """
-    row = await _one(
+    row = await fetch_one(
         conn,
         """update public.mfa_totp set confirmed_at = now(), last_used_step = %s
            where user_id = %s and confirmed_at is null and secret_encrypted = %s
@@ -76,7 +70,7 @@ async def confirm(conn: Conn, user_id: uuid.UUID, *, secret_encrypted: str, step
 
 async def spend_step(conn: Conn, user_id: uuid.UUID, step: int) -> bool:
     """Record `step` as used if it is newer than the last used one: atomic, so a replay cannot pass."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         """update public.mfa_totp set last_used_step = %s
            where user_id = %s and confirmed_at is not null
@@ -90,7 +84,7 @@ async def spend_step(conn: Conn, user_id: uuid.UUID, step: int) -> bool:
 async def delete_factor(conn: Conn, user_id: uuid.UUID) -> Row | None:
     """Remove the TOTP factor and every backup code; returns the removed factor (None if there was none)."""
     await conn.execute("delete from public.mfa_backup_codes where user_id = %s", (user_id,))
-    return await _one(
+    return await fetch_one(
         conn, "delete from public.mfa_totp where user_id = %s returning confirmed_at", (user_id,)
     )
 
@@ -107,7 +101,7 @@ async def replace_backup_codes(conn: Conn, user_id: uuid.UUID, code_hashes: list
 
 async def spend_backup_code(conn: Conn, user_id: uuid.UUID, code_hash: str) -> uuid.UUID | None:
     """Mark an unused code as used; of two concurrent uses exactly one gets its id back."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         """update public.mfa_backup_codes set used_at = now()
            where user_id = %s and code_hash = %s and used_at is null
@@ -119,7 +113,7 @@ async def spend_backup_code(conn: Conn, user_id: uuid.UUID, code_hash: str) -> u
 
 async def status(conn: Conn, user_id: uuid.UUID) -> Row:
     """Confirmation time of the factor (None if not enabled) and the number of unused backup codes."""
-    row = await _one(
+    row = await fetch_one(
         conn,
         """select (select confirmed_at from public.mfa_totp where user_id = %(user)s) as confirmed_at,
                   (select count(*) from public.mfa_backup_codes

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from shared.infra.db import fetch_one
+
 if TYPE_CHECKING:  # psycopg loads on first query, not at import (cold start)
-    from psycopg import AsyncConnection, sql
+    from psycopg import AsyncConnection
 
     Conn = AsyncConnection[Any]
 else:
@@ -29,14 +31,6 @@ WRITABLE = frozenset(
         "pin_hash",
     }
 )
-
-
-async def _one(conn: Conn, query: str | sql.Composed, params: Any = None) -> Row | None:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchone()
 
 
 def _checked(fields: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +68,7 @@ async def name_holder(
 
 async def oldest_profile(conn: Conn, user_id: uuid.UUID) -> Row | None:
     """The account's first profile, if any."""
-    return await _one(
+    return await fetch_one(
         conn,
         f"""select {_COLUMNS} from public.profiles where user_id = %s
             order by created_at, id limit 1""",  # noqa: S608 - a constant column list
@@ -100,7 +94,7 @@ async def profile_of(
 ) -> Row | None:
     """One profile of the account (None when it does not exist or belongs to another account)."""
     lock = " for update" if for_update else ""
-    return await _one(
+    return await fetch_one(
         conn,
         f"""select {_COLUMNS} from public.profiles
             where id = %s and user_id = %s{lock}""",  # noqa: S608 - constant column list and lock clause
@@ -119,7 +113,7 @@ async def insert_profile(conn: Conn, user_id: uuid.UUID, fields: dict[str, Any])
         sql.SQL(", ").join(sql.Placeholder() * len(names)),
         sql.SQL(_COLUMNS),
     )
-    row = await _one(conn, query, [user_id, *fields.values()])
+    row = await fetch_one(conn, query, [user_id, *fields.values()])
     assert row is not None
     return row
 
@@ -130,7 +124,7 @@ async def update_profile(conn: Conn, profile_id: uuid.UUID, fields: dict[str, An
 
     fields = _checked(fields)
     if not fields:
-        return await _one(
+        return await fetch_one(
             conn,
             f"select {_COLUMNS} from public.profiles where id = %s",  # noqa: S608 - a constant column list
             (profile_id,),
@@ -139,12 +133,12 @@ async def update_profile(conn: Conn, profile_id: uuid.UUID, fields: dict[str, An
         sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in fields),
         sql.SQL(_COLUMNS),
     )
-    return await _one(conn, query, [*fields.values(), profile_id])
+    return await fetch_one(conn, query, [*fields.values(), profile_id])
 
 
 async def delete_profile(conn: Conn, user_id: uuid.UUID, profile_id: uuid.UUID) -> Row | None:
     """Delete a profile of the account; sessions using it lose their active profile (FK set null)."""
-    return await _one(
+    return await fetch_one(
         conn,
         f"""delete from public.profiles where id = %s and user_id = %s
             returning {_COLUMNS}""",  # noqa: S608 - a constant column list
