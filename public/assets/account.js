@@ -583,6 +583,18 @@ function socialErrorText(code) {
   return `Signing in with the provider did not complete${shown}. Start again from the sign-in page.`;
 }
 
+/** The fragment's redirect_to, only if it stays on this site ("" otherwise): the fragment is attacker-set. */
+function sameSitePath(value) {
+  // Browsers drop tabs and newlines from URLs ("/\t/evil.example" becomes "//evil.example"): refuse them.
+  if (!value.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(value)) return "";
+  try {
+    const url = new URL(value, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : "";
+  } catch {
+    return "";
+  }
+}
+
 async function callbackPage() {
   wireMfaStep();
   wireSignOut();
@@ -617,9 +629,8 @@ async function callbackPage() {
       return;
     }
     clearMessages();
-    const next = result.data && typeof result.data.redirect_to === "string" ? result.data.redirect_to : "";
-    // Only a path on this site: "//host" or "/\host" would leave it.
-    if (/^\/(?![/\\])/.test(next) && $("continue")) {
+    const next = sameSitePath(params.get("redirect_to") || "");
+    if (next && $("continue")) {
       $("continue").href = next;
       $("continue").hidden = false;
     }

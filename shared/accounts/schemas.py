@@ -19,7 +19,10 @@ def _email(value: str) -> str:
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        return str(validate_email(value, check_deliverability=False).normalized)
+        # ASCII only (internationalised domains in their xn-- form): Python's and PostgreSQL's lower() then
+        # agree, so per-address limits and locks cannot be dodged with look-alikes such as "İ".
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+        return str(result.ascii_email or result.normalized)
     except EmailNotValidError as error:
         raise ValueError(f"not a valid email address: {error}") from None
 

@@ -306,6 +306,22 @@ def account_locked(v: Values) -> Draft:
     )
 
 
+def identity_linked(v: Values) -> Draft:
+    """A social sign-in was attached to the account."""
+    provider = _one_line(v["provider"], limit=40)
+    return Draft(
+        subject=f"{provider} sign-in was added to your account",
+        preheader=f"You can now sign in with {provider}.",
+        blocks=(
+            Paragraph(
+                f"Your {PRODUCT} account can now be signed in to with {provider}. You can remove it under "
+                "Account, Security."
+            ),
+            *_if_not_you(v),
+        ),
+    )
+
+
 def account_deleted(v: Values) -> Draft:
     """Confirmation that the account and its personal data are gone."""
     return Draft(
@@ -331,6 +347,7 @@ TEMPLATES: dict[str, Callable[[Values], Draft]] = {
     "email_change_notice": email_change_notice,
     "new_device": new_device,
     "mfa_enabled": mfa_enabled,
+    "identity_linked": identity_linked,
     "mfa_disabled": mfa_disabled,
     "backup_codes_regenerated": backup_codes_regenerated,
     "account_locked": account_locked,

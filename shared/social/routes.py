@@ -237,6 +237,7 @@ async def exchange(
     responses=errors(
         {
             401: _AUTH,
+            403: ["recent_sign_in_required"],
             404: ["provider_not_configured", "identity_not_found"],
             409: ["last_sign_in_method"],
             503: ["service_unavailable"],
@@ -245,5 +246,6 @@ async def exchange(
 )
 async def unlink(provider: ProviderName, tx: Tx, meta: Meta, caller: Caller) -> Response:
     """Refused when it is the account's last way to sign in (no password and no other provider)."""
+    await accounts_service.require_recent_sign_in(tx, session_id=caller.session_id)
     await service.unlink(tx, user_id=caller.user_id, provider_name=provider, meta=meta)
     return Response(status_code=204)

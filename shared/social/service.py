@@ -305,6 +305,19 @@ async def _link(
         via=via,
         **details,
     )
+    if via != "signup":  # a new way into an existing account: tell its owner
+        from shared.mail.service import queue_mail
+
+        await queue_mail(
+            conn,
+            to=user["email"],
+            template="identity_linked",
+            user_id=user["id"],
+            data={"provider": PROVIDER_LABELS.get(provider, provider)},
+        )
+
+
+PROVIDER_LABELS = {"google": "Google", "github": "GitHub"}
 
 
 async def resolve_account(

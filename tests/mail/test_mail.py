@@ -177,6 +177,7 @@ SAMPLE: dict[str, str] = {
     "device": "Firefox on Linux",
     "ip": "203.0.113.7",
     "time": "2026-11-21 18:04 UTC",
+    "provider": "Google",
     "site_url": "https://cinema.example/",
     "email_link_lifetime": "24 hours",
     "reset_link_lifetime": "30 minutes",
@@ -208,6 +209,7 @@ def test_the_required_templates_exist() -> None:
         "backup_codes_regenerated",
         "account_locked",
         "account_deleted",
+        "identity_linked",
     }
 
 

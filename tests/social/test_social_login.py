@@ -337,6 +337,11 @@ async def test_linking_while_signed_in(providers: OAuthServer, database_url: str
     assert response.json()["user"]["id"] == str(user.user_id)
     assert await identities(db, user.user_id) == [("google", providers.google_user.sub)]
     assert (await audit_details(db, user.user_id, "identity_linked"))[-1]["via"] == "signed_in"
+    cursor = await db.execute(
+        "select subject from public.mail_outbox where user_id = %s and template = 'identity_linked'",
+        (user.user_id,),
+    )
+    assert [subject for (subject,) in await cursor.fetchall()] == ["Google sign-in was added to your account"]
 
     async with browser() as client:
         body = await sign_in(client, "google")
@@ -354,6 +359,9 @@ async def test_linking_needs_a_recent_sign_in(providers: OAuthServer, database_u
         response = await client.post(f"{API}/google/link", json={"redirect_to": "/"}, headers=user.headers)
     assert response.status_code == 403, response.text
     assert response.json()["code"] == "recent_sign_in_required"
+    async with browser() as client:
+        response = await client.delete(f"{API}/google", headers=user.headers)
+    assert response.status_code == 403 and response.json()["code"] == "recent_sign_in_required"
 
 
 async def test_an_identity_linked_to_another_account_is_refused(
