@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from fastapi import Request
 
-from shared.accounts.tokens import AccessClaims, InvalidToken, decode_access_token
+from shared.accounts.tokens import SUPABASE_MAX_TOKEN_SECONDS, AccessClaims, InvalidToken, decode_access_token
 from shared.http.auth import Principal, register_authenticator
 from shared.infra.redis import KeyValueStore, get_redis
 from shared.settings import Settings, get_settings
@@ -16,10 +16,15 @@ from shared.settings import Settings, get_settings
 # Revocation records live as long as the longest access token could, then expire by themselves.
 _REVOKED = "auth:revoked:{}"
 _STALE_BEFORE = "auth:stale-before:{}"
+# Supabase Auth tokens have no session of ours to revoke: "every session ended" is a per-user time instead.
+_SUPABASE_ENDED_BEFORE = "auth:supabase-ended-before:{}"
 
 
 def _revocation_ttl(settings: Settings) -> int:
-    return settings.access_token_ttl_seconds + 120
+    longest = settings.access_token_ttl_seconds
+    if settings.accept_supabase_tokens:  # they are refused when they would outlive this
+        longest = max(longest, SUPABASE_MAX_TOKEN_SECONDS)
+    return longest + 120
 
 
 async def revoke_sessions(
@@ -33,6 +38,22 @@ async def revoke_sessions(
 async def mark_claims_stale(store: KeyValueStore, user_id: uuid.UUID, *, settings: Settings) -> None:
     """Tokens issued before now carry stale roles: refuse them so the client refreshes and gets new ones."""
     await store.set(_STALE_BEFORE.format(user_id), str(int(time.time() * 1000)), ex=_revocation_ttl(settings))
+
+
+async def end_supabase_tokens(store: KeyValueStore, user_id: uuid.UUID, *, settings: Settings) -> None:
+    """Every session of the user ended: refuse the Supabase Auth tokens issued before now too."""
+    # A key of its own, not the stale-claims one: a password change keeps the caller's own session,
+    # whose current access token (issued before now) must keep working.
+    await store.set(
+        _SUPABASE_ENDED_BEFORE.format(user_id), str(int(time.time() * 1000)), ex=_revocation_ttl(settings)
+    )
+
+
+async def supabase_cutoff(store: KeyValueStore, user_id: uuid.UUID) -> int | None:
+    """Unix ms before which the user's Supabase tokens are refused (claims changed, or sessions ended)."""
+    values = await store.mget(_STALE_BEFORE.format(user_id), _SUPABASE_ENDED_BEFORE.format(user_id))
+    marks = [int(value) for value in values if value is not None]
+    return max(marks) if marks else None
 
 
 async def stale_since(store: KeyValueStore, user_id: uuid.UUID) -> int | None:

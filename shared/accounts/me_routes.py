@@ -22,14 +22,14 @@ from shared.accounts.schemas import (
 )
 from shared.errors import NotFound
 from shared.http.auth import Principal, current_principal
-from shared.http.openapi import errors
+from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/users/me", tags=["users"])
 
 Caller = Annotated[Principal, Depends(current_principal)]
-_AUTH = {401: ["unauthenticated", "invalid_token"], 503: ["service_unavailable"]}
+_AUTH = {401: BEARER_ERRORS, 503: ["service_unavailable"]}
 _LIMITED = {429: ["rate_limited"]}
 _PASSWORD_RULES = [
     "password_too_short",

@@ -278,17 +278,28 @@ async def insert_email_token(
     email: str,
     token_hash: bytes,
     ttl_minutes: int,
+    keep_earlier: bool = False,
 ) -> None:
-    """Store a single-use link token; earlier unused tokens of the same purpose stop working."""
-    await conn.execute(
-        """update public.auth_email_tokens set used_at = now()
-           where user_id = %s and purpose = %s and used_at is null""",
-        (user_id, purpose),
-    )
+    """Store a single-use link token; earlier unused tokens of the same purpose stop working (unless kept)."""
+    if not keep_earlier:
+        await conn.execute(
+            """update public.auth_email_tokens set used_at = now()
+               where user_id = %s and purpose = %s and used_at is null""",
+            (user_id, purpose),
+        )
     await conn.execute(
         """insert into public.auth_email_tokens (token_hash, user_id, purpose, email, expires_at)
            values (%s, %s, %s, %s, now() + make_interval(mins => %s))""",
         (token_hash, user_id, purpose, email, ttl_minutes),
+    )
+
+
+async def spend_email_tokens(conn: Conn, *, user_id: uuid.UUID, purpose: str) -> None:
+    """Use up every outstanding link token of this purpose."""
+    await conn.execute(
+        """update public.auth_email_tokens set used_at = now()
+           where user_id = %s and purpose = %s and used_at is null""",
+        (user_id, purpose),
     )
 
 
@@ -345,6 +356,14 @@ async def unlink_identity(conn: Conn, user_id: uuid.UUID, provider: str) -> int:
         "delete from public.auth_identities where user_id = %s and provider = %s", (user_id, provider)
     )
     return cursor.rowcount
+
+
+async def unlink_all_identities(conn: Conn, user_id: uuid.UUID) -> list[str]:
+    """Detach every identity of the user; returns the providers detached."""
+    rows = await fetch_all(
+        conn, "delete from public.auth_identities where user_id = %s returning provider", (user_id,)
+    )
+    return [row["provider"] for row in rows]
 
 
 def timestamp(value: datetime | None) -> int | None:

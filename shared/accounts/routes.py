@@ -25,7 +25,7 @@ from shared.accounts.schemas import (
 from shared.accounts.sessions import ClientMeta
 from shared.http.auth import Principal, current_principal
 from shared.http.client_ip import ClientIp
-from shared.http.openapi import errors
+from shared.http.openapi import BEARER_ERRORS, errors
 from shared.http.timing import at_least
 from shared.infra.db import Tx
 from shared.settings import get_settings
@@ -175,7 +175,7 @@ async def refresh(body: RefreshRequest, tx: Tx, meta: Meta) -> TokenResponse:
     "/logout",
     status_code=204,
     summary="Sign out this session, or every session (scope=global)",
-    responses=errors({401: ["unauthenticated", "invalid_token"], 503: ["service_unavailable"]}),
+    responses=errors({401: BEARER_ERRORS, 503: ["service_unavailable"]}),
 )
 async def logout(
     tx: Tx,

@@ -204,6 +204,12 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
+# Anyone can lock any account, so the unlock mail goes out at most once an hour per account: otherwise
+# each lockout would mail the owner again (a mail bomb that also escapes the reset-request limit).
+_UNLOCK_MAIL = "auth:unlock-mail:{}"
+_UNLOCK_MAIL_SECONDS = 3600
+
+
 async def _failed_login(
     *,
     settings: Settings,
@@ -214,10 +220,11 @@ async def _failed_login(
     meta: ClientMeta,
 ) -> None:
     from shared.infra import ratelimit
+    from shared.infra.db import write_despite_rollback
 
     lock_seconds = await ratelimit.LOGIN_LOCKOUT.record_failure(store, key)
     user_id = user["id"] if user else None
-    # Standalone: this request ends in a 401 and its transaction rolls back.
+    # Kept despite the rollback: this request ends in a 401 and its transaction rolls back.
     await audit.record_standalone(
         event="login_failed",
         subject_id=user_id,
@@ -226,15 +233,21 @@ async def _failed_login(
         email_key=key,
     )
     if lock_seconds and user is not None:
-        from shared.infra.db import get_pool
+        locked = user
+        send_mail = await store.set(_UNLOCK_MAIL.format(key), "1", ex=_UNLOCK_MAIL_SECONDS, nx=True)
 
-        pool = await get_pool()
-        async with pool.connection() as standalone:
+        async def write(conn: Any) -> None:
             await audit.record(
-                standalone, event="login_locked", subject_id=user["id"], ip=meta.ip, seconds=lock_seconds
+                conn, event="login_locked", subject_id=locked["id"], ip=meta.ip, seconds=lock_seconds
             )
-            # The owner can lift the lock at once: the reset link in this email unlocks on use.
-            await _send_reset(standalone, settings=settings, user=user, template="account_locked")
+            if send_mail:
+                # The owner can lift the lock at once: the reset link in this email unlocks on use. A reset
+                # link the owner asked for earlier keeps working: a lockout must not cancel it.
+                await _send_reset(
+                    conn, settings=settings, user=locked, template="account_locked", keep_earlier=True
+                )
+
+        await write_despite_rollback(write)
 
 
 async def complete_first_factor(
@@ -313,7 +326,9 @@ async def login_second_factor(
 # Password reset.
 
 
-async def _send_reset(conn: Any, *, settings: Settings, user: dict[str, Any], template: str) -> None:
+async def _send_reset(
+    conn: Any, *, settings: Settings, user: dict[str, Any], template: str, keep_earlier: bool = False
+) -> None:
     token, digest = new_opaque_token()
     await repository.insert_email_token(
         conn,
@@ -322,6 +337,7 @@ async def _send_reset(conn: Any, *, settings: Settings, user: dict[str, Any], te
         email=user["email"],
         token_hash=digest,
         ttl_minutes=settings.reset_token_ttl_minutes,
+        keep_earlier=keep_earlier,
     )
     await queue_mail(
         conn,
@@ -359,11 +375,27 @@ async def reset_password(
     if user is None or user["email"].lower() != row["email"].lower():
         raise InvalidLinkToken()
     passwords.check_password(password, email=user["email"], name=user["display_name"])
+    # Any other reset link still out there (e.g. from a lockout mail) has served its purpose.
+    await repository.spend_email_tokens(conn, user_id=user["id"], purpose="reset_password")
     await repository.set_password(
         conn, user["id"], await passwords.hash_password_async(password), changed=True
     )
+    if user["email_verified_at"] is None:
+        # Identities attached while nobody had proved the address (a Supabase user's account is created
+        # from an email claim Supabase never confirmed) may belong to whoever squatted it: the owner,
+        # proven by this link, starts without them and can link their own again.
+        for provider in await repository.unlink_all_identities(conn, user["id"]):
+            await audit.record(
+                conn,
+                event="identity_unlinked",
+                subject_id=user["id"],
+                ip=meta.ip,
+                user_agent=meta.user_agent,
+                provider=provider,
+            )
     # The link proved the address too.
     await repository.mark_verified(conn, user["id"])
+    # Also ends Supabase Auth tokens (and the mapping cached for them) issued before now.
     await end_all_sessions(conn, settings=settings, user_id=user["id"], reason="password_reset")
     await ratelimit.LOGIN_LOCKOUT.clear(await get_redis(), email_key(user["email"]))
     await audit.record(
@@ -534,6 +566,7 @@ async def delete_account(
     from shared.profiles import service as profiles
 
     # Avatar images live outside the database (storage or Cloudinary): the cascade would orphan them.
+    # They are deleted once this transaction commits, never before (a failed commit keeps the account).
     await profiles.delete_user_avatars(conn, settings=settings, user_id=user_id)
     await repository.delete_user(conn, user_id)
     # Sent after the row is gone, so the message is not tied to (and deleted with) the account.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.accounts import repository
-from shared.accounts.authn import mark_claims_stale, revoke_sessions
+from shared.accounts.authn import end_supabase_tokens, mark_claims_stale, revoke_sessions
 from shared.accounts.schemas import TokenResponse, UserRead
 from shared.accounts.tokens import InvalidToken, issue_access_token, new_opaque_token, token_hash
 from shared.audit import service as audit
@@ -155,20 +155,23 @@ REUSE_GRACE_SECONDS = 10
 
 
 async def _revoke_family(*, settings: Settings, session_id: uuid.UUID, meta: ClientMeta) -> None:
-    from shared.infra.db import get_pool
+    from shared.infra.db import write_despite_rollback
 
-    pool = await get_pool()
-    async with pool.connection() as standalone:
-        session = await repository.session_by_id(standalone, session_id)
-        if session is not None and await repository.revoke_session(standalone, session_id, "refresh_reuse"):
+    async def write(conn: Any) -> None:
+        session = await repository.session_by_id(conn, session_id)
+        if session is not None and await repository.revoke_session(conn, session_id, "refresh_reuse"):
             await audit.record(
-                standalone,
+                conn,
                 event="token_refresh_reuse",
                 subject_id=session["user_id"],
                 ip=meta.ip,
                 user_agent=meta.user_agent,
                 session_id=str(session_id),
             )
+
+    # Kept despite this failing request's rollback, on its own connection (no second pooled one).
+    await write_despite_rollback(write)
+    # At once: the family's access tokens stop working now, not when the request ends.
     await revoke_sessions(await get_redis(), [session_id], settings=settings)
 
 
@@ -245,9 +248,12 @@ async def end_session(conn: Any, *, settings: Settings, session_id: uuid.UUID, r
 async def end_all_sessions(
     conn: Any, *, settings: Settings, user_id: uuid.UUID, reason: str, keep: uuid.UUID | None = None
 ) -> int:
-    """Revoke every session of the user (except `keep`), tokens included."""
+    """Revoke every session of the user (except `keep`), tokens included (Supabase Auth's too)."""
     revoked = await repository.revoke_user_sessions(conn, user_id, reason, keep=keep)
-    await revoke_sessions(await get_redis(), revoked, settings=settings)
+    store = await get_redis()
+    await revoke_sessions(store, revoked, settings=settings)
+    # Not mark_claims_stale: that would also refuse the kept session's current access token.
+    await end_supabase_tokens(store, user_id, settings=settings)
     return len(revoked)
 
 

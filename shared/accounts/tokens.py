@@ -17,6 +17,9 @@ ACCESS_TYPE = "at+jwt"  # RFC 9068: our access tokens say what they are; nothing
 ALLOWED_ALGORITHMS = frozenset({"HS256", "ES256"})
 # Clock skew tolerated between our functions and PostgREST/Supabase.
 LEEWAY_SECONDS = 30
+# Supabase Auth tokens living longer (its "JWT expiry" setting, default 3600) are refused: revocation
+# records (shared.accounts.authn) must outlive every token they revoke.
+SUPABASE_MAX_TOKEN_SECONDS = 3600
 
 
 class InvalidToken(Unauthenticated):
@@ -69,14 +72,8 @@ def _hmac_secret(settings: Settings) -> bytes:
 
 def _build_ring(settings: Settings) -> KeyRing:
     verification: dict[str, VerificationKey] = {}
-    hs_secret = _hmac_secret(settings)
-    current_hs = VerificationKey(_hmac_kid(hs_secret), "HS256", hs_secret)
-    verification[current_hs.kid] = current_hs
-    for previous in settings.jwt_previous_secrets:
-        old = VerificationKey(_hmac_kid(previous.encode()), "HS256", previous.encode())
-        verification.setdefault(old.kid, old)
-    signing: VerificationKey = current_hs
-    material: Any = hs_secret  # HMAC bytes, or the EC private key below
+    signing: VerificationKey
+    material: Any  # HMAC bytes, or the EC private key
     if settings.jwt_algorithm == "ES256":
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -94,12 +91,23 @@ def _build_ring(settings: Settings) -> KeyRing:
             old_public = serialization.load_pem_public_key(pem.encode())
             old = VerificationKey(_ec_kid(old_public), "ES256", old_public)
             verification.setdefault(old.kid, old)
+    else:
+        hs_secret = _hmac_secret(settings)
+        signing, material = VerificationKey(_hmac_kid(hs_secret), "HS256", hs_secret), hs_secret
+        verification[signing.kid] = signing
+    # Secrets of a rotation window, kept only until tokens signed with them expire. In ES256 mode these
+    # are the only HMAC keys accepted: the current HMAC secret (the Supabase project secret, or one
+    # derived) must not verify our tokens there, or anyone holding it could mint tokens with any app_roles.
+    for previous in settings.jwt_previous_secrets:
+        old = VerificationKey(_hmac_kid(previous.encode()), "HS256", previous.encode())
+        verification.setdefault(old.kid, old)
     issuer = settings.jwt_issuer or f"{str(settings.public_base_url).rstrip('/')}/api/v1/auth"
-    supabase_issuer = (
-        f"{str(settings.supabase_url).rstrip('/')}/auth/v1"
-        if settings.accept_supabase_tokens and settings.supabase_url
-        else None
-    )
+    # Supabase Auth's own tokens are checked apart from the ring (their issuer, typ JWT), and only when
+    # they are accepted at all.
+    supabase_issuer, supabase_key = None, None
+    if settings.accept_supabase_tokens and settings.supabase_url and settings.supabase_jwt_secret:
+        supabase_issuer = f"{str(settings.supabase_url).rstrip('/')}/auth/v1"
+        supabase_key = settings.supabase_jwt_secret.encode()
     return KeyRing(
         signing=signing,
         signing_material=material,
@@ -107,7 +115,7 @@ def _build_ring(settings: Settings) -> KeyRing:
         issuer=issuer,
         audience=settings.jwt_audience,
         supabase_issuer=supabase_issuer,
-        supabase_key=settings.supabase_jwt_secret.encode() if settings.supabase_jwt_secret else None,
+        supabase_key=supabase_key,
     )
 
 
@@ -141,8 +149,6 @@ class AccessClaims:
     issued_at_ms: int
     expires_at: int
     issuer: str
-    # Supabase tokens only: whether Supabase says the address is confirmed (user_metadata.email_verified).
-    email_verified: bool = False
 
 
 def issue_access_token(
@@ -219,7 +225,9 @@ def decode_access_token(token: str, *, settings: Settings) -> AccessClaims:
         if header.get("typ") != ACCESS_TYPE:
             raise InvalidToken("That token is not an access token.")
     elif ring.supabase_issuer and ring.supabase_key and algorithm == "HS256":
-        # Supabase Auth's own HS256 tokens (typ JWT, kid absent or Supabase's).
+        # Supabase Auth's own HS256 tokens (typ JWT, kid absent or Supabase's); only their issuer passes.
+        if header.get("typ") != "JWT":
+            raise InvalidToken()
         key, expected_alg, issuer = ring.supabase_key, "HS256", ring.supabase_issuer
     else:
         raise InvalidToken()
@@ -241,12 +249,18 @@ def decode_access_token(token: str, *, settings: Settings) -> AccessClaims:
         raise InvalidToken() from None
     if claims.get("role") != "authenticated":
         raise InvalidToken()
+    if issuer != ring.issuer and int(claims["exp"]) - int(claims["iat"]) > SUPABASE_MAX_TOKEN_SECONDS:
+        raise InvalidToken("Supabase access tokens may live at most an hour here; shorten the JWT expiry.")
     user_id = _uuid(claims.get("sub"))
     if user_id is None:
         raise InvalidToken()
     roles = claims.get("app_roles") or []
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidToken()
+    if issuer != ring.issuer:
+        # Whoever holds the Supabase project secret can write any claim: a Supabase user's roles come
+        # from our users table (shared.accounts.external), never from the token.
+        roles = []
     email = claims.get("email")
     return AccessClaims(
         user_id=user_id,
@@ -259,13 +273,7 @@ def decode_access_token(token: str, *, settings: Settings) -> AccessClaims:
         issued_at_ms=_issued_ms(claims),
         expires_at=int(claims["exp"]),
         issuer=issuer,
-        email_verified=_email_verified(claims),
     )
-
-
-def _email_verified(claims: dict[str, Any]) -> bool:
-    metadata = claims.get("user_metadata")
-    return isinstance(metadata, dict) and metadata.get("email_verified") is True
 
 
 def _issued_ms(claims: dict[str, Any]) -> int:

@@ -87,12 +87,17 @@ def _plain(details: dict[str, Any]) -> dict[str, Any]:
 
 
 async def record_standalone(*, event: str, subject_id: uuid.UUID | None, **fields: Any) -> None:
-    """Record, in its own transaction, an event that must survive the request's rollback (failed login)."""
-    from shared.infra.db import get_pool
+    """Record an event that must survive the request's rollback (failed login); at once outside a request."""
+    from shared.infra.db import write_despite_rollback
 
-    pool = await get_pool()
-    async with pool.connection() as conn:
+    if event not in EVENTS:  # now, not when the request ends
+        raise ValueError(f"unknown audit event {event!r}")
+
+    async def write(conn: Any) -> None:
         await record(conn, event=event, subject_id=subject_id, **fields)
+
+    # On the request's own connection, after its rollback: never a second pooled connection per failure.
+    await write_despite_rollback(write)
 
 
 async def forget(conn: Any, *, user_id: uuid.UUID) -> None:

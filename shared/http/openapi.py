@@ -89,3 +89,7 @@ def errors(by_status: dict[int, list[str]]) -> dict[int | str, dict[str, Any]]:
             "content": {"application/problem+json": {"schema": problem_schema()}},
         }
     return responses
+
+
+# What any endpoint behind a bearer token may answer 401 with (Supabase Auth tokens add the last two).
+BEARER_ERRORS = ["unauthenticated", "invalid_token", "supabase_account_conflict", "mfa_required_locally"]

@@ -20,6 +20,7 @@ from fastapi import Depends
 
 from shared.errors import Forbidden
 from shared.http.auth import Principal, current_principal
+from shared.http.openapi import BEARER_ERRORS
 
 # The roles, least to most privileged (the order is the canonical order of a user's role list).
 ROLES: tuple[str, ...] = ("viewer", "content_manager", "ads_manager", "support", "admin")
@@ -112,6 +113,6 @@ CanReadAnalytics = Annotated[Principal, Depends(require_permission("analytics:re
 
 # The problem codes a permission-guarded route may answer, for `errors({...})`.
 PERMISSION_ERRORS: dict[int, list[str]] = {
-    401: ["unauthenticated", "invalid_token"],
+    401: BEARER_ERRORS,
     403: ["permission_denied"],
 }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends
@@ -14,6 +17,8 @@ from shared.settings import Settings, get_settings
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
+
+logger = logging.getLogger("cinema.db")
 
 
 def database_url(settings: Settings) -> str:
@@ -99,27 +104,140 @@ async def _begin(pool: AsyncConnectionPool, timeout_ms: int) -> tuple[Any, Async
     raise AssertionError("unreachable")
 
 
+Write = Callable[["AsyncConnection[Any]"], Awaitable[None]]
+Action = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class _Pending:
+    """Work a request's transaction runs besides the request's own: kept writes and after-commit actions."""
+
+    writes: list[Write] = field(default_factory=list)
+    after_commit: list[Action] = field(default_factory=list)
+    open: bool = True  # False once the transaction ends: later calls no longer have a request to join
+
+
+# Set by transaction() for the request. The var holds a mutable object that is appended to, never
+# re-set, so code running in a copy of the context (a sync endpoint in the threadpool, a task started by
+# the endpoint) reaches the same lists.
+_pending: ContextVar[_Pending | None] = ContextVar("cinema_db_pending", default=None)
+
+
+def _joinable() -> _Pending | None:
+    pending = _pending.get()
+    return pending if pending is not None and pending.open else None
+
+
+async def write_despite_rollback(write: Write) -> None:
+    """Save `write` even if the current request fails (failed logins' audit); at once outside a request."""
+    # Inside a request it runs on the request's own connection when the transaction ends: a second
+    # pooled connection per failing request would let a burst of failures (wrong passwords) exhaust the
+    # pool while each request holds its first one, stalling every request on the instance.
+    pending = _joinable()
+    if pending is not None:
+        pending.writes.append(write)
+        return
+    pool = await get_pool()
+    async with pool.connection() as conn:  # commits on exit
+        await write(conn)
+
+
+async def after_commit(action: Action) -> None:
+    """Run `action` (object storage clean-up) once the request's transaction commits; at once outside one."""
+    pending = _joinable()
+    if pending is not None:
+        pending.after_commit.append(action)
+        return
+    await _run_actions([action])
+
+
+async def _run_writes(conn: AsyncConnection[Any], writes: list[Write]) -> None:
+    # A savepoint each: a failing write is logged and undone alone, the others and the request's work stay.
+    for write in writes:
+        try:
+            async with conn.transaction():
+                await write(conn)
+        except Exception:
+            logger.exception("a write kept despite the rollback failed; it is lost")
+
+
+async def _run_actions(actions: list[Action]) -> None:
+    # The data is already committed: a failed clean-up must not turn the answer into an error.
+    for action in actions:
+        try:
+            await action()
+        except Exception:
+            logger.exception("an after-commit action failed")
+
+
+async def _keep_writes(
+    conn: AsyncConnection[Any], pending: _Pending, error: BaseException, timeout_ms: int
+) -> None:
+    """After a failure: roll back the request's work, then commit its kept writes on the same connection."""
+    from psycopg import OperationalError
+    from psycopg.errors import QueryCanceled
+
+    if not pending.writes:
+        return
+    lost = isinstance(error, OperationalError) and not isinstance(error, QueryCanceled)
+    if lost or conn.broken or conn.closed:
+        logger.error(
+            "database connection lost: %d write(s) kept despite the rollback are lost", len(pending.writes)
+        )
+        return
+    try:
+        await conn.rollback()
+        await conn.execute("select set_config('statement_timeout', %s, true)", (f"{timeout_ms}ms",))
+        await _run_writes(conn, pending.writes)
+        await conn.commit()
+    except Exception:  # never masks the request's own error
+        logger.exception("could not save %d write(s) kept despite the rollback", len(pending.writes))
+
+
+def _forget(token: Token[_Pending | None]) -> None:
+    try:
+        _pending.reset(token)
+    except ValueError:  # torn down in another context than it was set up in: nothing leaks there
+        _pending.set(None)
+
+
 async def transaction() -> AsyncIterator[AsyncConnection[Any]]:
     """FastAPI dependency: one transaction per request, committed before the response is sent."""
     from psycopg import IntegrityError, OperationalError
     from psycopg.errors import QueryCanceled
 
-    checkout, conn = await _begin(await get_pool(), get_settings().db_statement_timeout_ms)
+    timeout_ms = get_settings().db_statement_timeout_ms
+    checkout, conn = await _begin(await get_pool(), timeout_ms)
+    pending = _Pending()
+    token = _pending.set(pending)
     try:
-        yield conn
-    except BaseException as error:
-        await checkout.__aexit__(type(error), error, error.__traceback__)
-        if isinstance(error, QueryCanceled):  # a subclass of OperationalError, but the server is fine
-            raise DatabaseTimeout("The request took too long in the database and was stopped.") from error
-        if isinstance(error, OperationalError):
-            raise ServiceUnavailable(_UNREACHABLE) from error
-        raise
-    try:
-        await checkout.__aexit__(None, None, None)  # commits
-    except IntegrityError as error:  # a deferred constraint failed at COMMIT: nothing was saved
-        raise Conflict("The change conflicts with data saved meanwhile; nothing was saved.") from error
-    except OperationalError as error:
-        raise ServiceUnavailable("The database connection was lost; the change may not be saved.") from error
+        try:
+            yield conn
+        except BaseException as error:
+            pending.open = False
+            try:
+                await _keep_writes(conn, pending, error, timeout_ms)
+            finally:
+                await checkout.__aexit__(type(error), error, error.__traceback__)
+            if isinstance(error, QueryCanceled):  # a subclass of OperationalError, but the server is fine
+                raise DatabaseTimeout("The request took too long in the database and was stopped.") from error
+            if isinstance(error, OperationalError):
+                raise ServiceUnavailable(_UNREACHABLE) from error
+            raise
+        pending.open = False
+        await _run_writes(conn, pending.writes)  # in the request's transaction, committed with it
+        try:
+            await checkout.__aexit__(None, None, None)  # commits and returns the connection
+        except IntegrityError as error:  # a deferred constraint failed at COMMIT: nothing was saved
+            raise Conflict("The change conflicts with data saved meanwhile; nothing was saved.") from error
+        except OperationalError as error:
+            raise ServiceUnavailable(
+                "The database connection was lost; the change may not be saved."
+            ) from error
+        await _run_actions(pending.after_commit)
+    finally:
+        pending.open = False
+        _forget(token)
 
 
 if TYPE_CHECKING:

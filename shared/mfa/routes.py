@@ -12,7 +12,7 @@ from shared.accounts import service as accounts_service
 from shared.accounts.routes import Meta
 from shared.accounts.schemas import ReauthRequest
 from shared.http.auth import Principal, current_principal
-from shared.http.openapi import errors
+from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.mfa import service
 from shared.mfa.schemas import BackupCodes, MfaStatus, TotpConfirmed, TotpConfirmRequest, TotpEnrolment
@@ -21,7 +21,7 @@ from shared.settings import get_settings
 router = APIRouter(prefix="/api/v1/auth/mfa", tags=["auth"])
 
 Caller = Annotated[Principal, Depends(current_principal)]
-_AUTH: dict[int, list[str]] = {401: ["unauthenticated", "invalid_token"], 503: ["service_unavailable"]}
+_AUTH: dict[int, list[str]] = {401: BEARER_ERRORS, 503: ["service_unavailable"]}
 _REAUTH_FAILED = [
     "reauthentication_failed",
     "mfa_required",

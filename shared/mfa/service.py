@@ -205,6 +205,11 @@ async def confirm_enrolment(
     codes, hashes = _new_backup_codes(settings)
     await repository.replace_backup_codes(conn, user_id, hashes)
     await audit.record(conn, event="mfa_enabled", subject_id=user_id, ip=meta.ip, user_agent=meta.user_agent)
+    # Supabase sessions of an account with local 2FA are refused; end the ones already admitted (cached).
+    from shared.accounts.authn import end_supabase_tokens
+    from shared.infra.redis import get_redis
+
+    await end_supabase_tokens(await get_redis(), user_id, settings=settings)
     await queue_mail(conn, to=user["email"], template="mfa_enabled", user_id=user_id, data={})
     tokens = None
     if session_id is not None:

@@ -241,7 +241,10 @@ async def confirm(
         fields = {"avatar_key": await _storage_confirm(prefix, body.key or ""), "avatar_url": None}
     row = await repository.update_profile(conn, profile["id"], fields)
     assert row is not None  # the caller holds the profile's row lock
-    await discard(settings, key=profile["avatar_key"], url=profile["avatar_url"])
+    from shared.infra.db import after_commit
+
+    # Only once the new avatar is saved: a failed commit must leave the old image in place.
+    await after_commit(lambda: discard(settings, key=profile["avatar_key"], url=profile["avatar_url"]))
     return row
 
 
@@ -249,7 +252,10 @@ async def remove(conn: Any, *, settings: Settings, profile: dict[str, Any]) -> d
     """Take the avatar off the profile and delete the image; return the updated row."""
     row = await repository.update_profile(conn, profile["id"], {"avatar_key": None, "avatar_url": None})
     assert row is not None
-    await discard(settings, key=profile["avatar_key"], url=profile["avatar_url"])
+    from shared.infra.db import after_commit
+
+    # Only once the removal is saved: a failed commit must not leave the profile pointing at nothing.
+    await after_commit(lambda: discard(settings, key=profile["avatar_key"], url=profile["avatar_url"]))
     return row
 
 

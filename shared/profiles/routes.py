@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from shared.accounts.routes import Meta
 from shared.accounts.schemas import TokenResponse
 from shared.http.auth import Principal, current_principal
-from shared.http.openapi import errors
+from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.profiles import avatars, service
 from shared.profiles.schemas import (
@@ -28,7 +28,7 @@ from shared.settings import get_settings
 router = APIRouter(prefix="/api/v1/users/me/profiles", tags=["users"])
 
 Caller = Annotated[Principal, Depends(current_principal)]
-_AUTH = {401: ["unauthenticated", "invalid_token"], 503: ["service_unavailable"]}
+_AUTH = {401: BEARER_ERRORS, 503: ["service_unavailable"]}
 _INVALID = ["validation_failed"]
 _MANAGE = {403: ["kids_profile_restricted"]}
 _FOUND = {404: ["not_found"]}

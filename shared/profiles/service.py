@@ -198,13 +198,23 @@ async def delete_profile(
         raise Conflict("An account needs at least one profile.", code="last_profile")
     row = await repository.delete_profile(conn, user_id, profile_id)
     if row is not None:
-        await avatars.discard(settings, key=row["avatar_key"], url=row["avatar_url"])
+        from functools import partial
+
+        from shared.infra.db import after_commit
+
+        # After the commit, so a failed one does not leave the profile without its image.
+        await after_commit(partial(avatars.discard, settings, key=row["avatar_key"], url=row["avatar_url"]))
 
 
 async def delete_user_avatars(conn: Any, *, settings: Settings, user_id: uuid.UUID) -> None:
-    """Delete the avatar images of every profile (account deletion; the rows go with the account)."""
+    """Delete the avatar images of every profile once the deletion commits (the rows go with the account)."""
+    from functools import partial
+
+    from shared.infra.db import after_commit
+
+    # After the commit: a failed one must not leave a live account without its avatars.
     for row in await repository.list_profiles(conn, user_id):
-        await avatars.discard(settings, key=row["avatar_key"], url=row["avatar_url"])
+        await after_commit(partial(avatars.discard, settings, key=row["avatar_key"], url=row["avatar_url"]))
 
 
 async def profile_for_avatar_change(

@@ -15,7 +15,7 @@ from shared.accounts.schemas import MfaChallenge, TokenResponse
 from shared.errors import AppError
 from shared.http.auth import Principal, current_principal
 from shared.http.client_ip import ip_bucket
-from shared.http.openapi import errors
+from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.infra.ratelimit import Limit, enforce
 from shared.settings import Settings, get_settings
@@ -31,7 +31,7 @@ ProviderName = Annotated[str, Path(max_length=32, description="`google` or `gith
 # A whole sign-in costs three calls (authorize, callback, exchange) from one address.
 _LIMIT = Limit(60, 60)
 _LIMITED: dict[int, list[str]] = {429: ["rate_limited"], 503: ["service_unavailable"]}
-_AUTH = ["unauthenticated", "invalid_token"]
+_AUTH = BEARER_ERRORS
 # Codes the callback puts in the fragment of its redirect to {PUBLIC_BASE_URL}/auth/callback#error=...
 CALLBACK_ERRORS = [
     "oauth_browser_mismatch",

@@ -1,5 +1,5 @@
 """Access-token attacks and key handling: forged, confused, expired, foreign and misused tokens, rotation
-by kid, ES256 with a published JWKS, and Supabase Auth tokens mapped to local users."""
+by kid, ES256 with a published JWKS (Supabase Auth tokens: test_supabase_tokens.py)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,9 @@ from shared.settings import get_settings
 from tests.accounts.conftest import (
     ME,
     b64url,
-    enable_mfa,
     fresh_claims,
     hs_sign,
     mfa_token_for,
-    sql,
     unverified_parts,
 )
 from tests.support.identity import SignedIn, auth_client, log_in, sign_up_verified, users_client
@@ -228,139 +226,32 @@ async def test_previous_hs256_secret_still_verifies_by_kid(
     assert (await me(fresh, ip))[0] == 200
 
 
-def supabase_token(secret: str, *, url: str, sub: str, email: str, **changes: Any) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": f"{url}/auth/v1",
-        "sub": sub,
-        "aud": "authenticated",
-        "exp": now + 3600,
-        "iat": now,
-        "email": email,
-        "phone": "",
-        "app_metadata": {"provider": "email", "providers": ["email"]},
-        "user_metadata": {"email": email, "email_verified": True, "phone_verified": False, "sub": sub},
-        "role": "authenticated",
-        "aal": "aal1",
-        "amr": [{"method": "password", "timestamp": now}],
-        "session_id": str(uuid.uuid4()),
-        "is_anonymous": False,
-        **changes,
-    }
-    return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
-
-
-async def test_supabase_auth_tokens_map_to_local_users(
+async def test_es256_refuses_tokens_forged_with_the_supabase_secret(
     database_url: str, settings_env: Callable[..., None], settings_reset: None, ip: str
 ) -> None:
-    secret, url = "s" * 40 + uuid.uuid4().hex, "https://abcdefgh.supabase.co"
-    subject, email = str(uuid.uuid4()), f"supa-{uuid.uuid4().hex[:8]}@example.com"
-    token = supabase_token(secret, url=url, sub=subject, email=email)
-
-    settings_env(SUPABASE_JWT_SECRET=secret, SUPABASE_URL=url, ACCEPT_SUPABASE_TOKENS="false")
-    await assert_refused(token, ip)
-
-    settings_env(ACCEPT_SUPABASE_TOKENS="true")
-    status, body = await me(token, ip)
-    assert status == 200, body
-    assert body["email"] == email and body["email_verified"] is True and body["id"] != subject
-    status, again = await me(token, ip)
-    assert status == 200 and again["id"] == body["id"]  # created once, then reused
-    rows = await sql(
-        database_url,
-        "select user_id from public.auth_identities where provider = 'supabase' and subject = %s",
-        (subject,),
+    """In ES256 mode the project's HMAC secret (known to Supabase and whoever holds it) mints nothing."""
+    secret = "p" * 40 + uuid.uuid4().hex
+    settings_env(
+        JWT_ALGORITHM="ES256",
+        JWT_PRIVATE_KEY=ec_private_pem(),
+        SUPABASE_JWT_SECRET=secret,
+        SUPABASE_URL="https://abcdefgh.supabase.co",
     )
-    assert [str(row[0]) for row in rows] == [body["id"]]
-    (count,) = (
-        await sql(database_url, "select count(*) from public.users where lower(email) = lower(%s)", (email,))
-    )[0]
-    assert count == 1
-    (profiles,) = (
-        await sql(database_url, "select count(*) from public.profiles where user_id = %s", (body["id"],))
-    )[0]
-    assert profiles == 1
+    await reset_all()
+    user = await signed_in(database_url, ip)
+    _, claims = unverified_parts(user.access_token)
+    hs_kid = "hs-" + hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:16]
+    admin_claims = fresh_claims(claims, app_roles=["admin", "viewer"])
+    forged = hs_sign({"alg": "HS256", "typ": "at+jwt", "kid": hs_kid}, admin_claims, secret.encode())
+    for accept in ("false", "true"):  # with Supabase tokens accepted, too: it is not one of theirs
+        settings_env(ACCEPT_SUPABASE_TOKENS=accept)
+        await assert_refused(forged, ip)
+        await assert_refused(hs_sign({"alg": "HS256", "typ": "JWT"}, admin_claims, secret.encode()), ip)
+        assert (await me(user.access_token, ip))[0] == 200
 
-    # No password to prove: one is set through the emailed reset link, never with just a bearer token.
-    async with users_client(client_ip=ip) as client:
-        response = await client.put(
-            f"{ME}/password",
-            headers={"authorization": f"Bearer {token}"},
-            json={"current_password": "anything", "new_password": "planted by a token thief 9"},
-        )
-    assert response.status_code == 403
-    assert response.json()["code"] == "password_not_set"
-
-    # An administrator disables the account: the cached mapping does not outlive the change.
-    from shared.accounts.sessions import claims_changed
-
-    await sql(database_url, "update public.users set status = 'disabled' where id = %s", (body["id"],))
-    await claims_changed(settings=get_settings(), user_id=uuid.UUID(body["id"]))
-    await assert_refused(token, ip)
-    await sql(database_url, "update public.users set status = 'active' where id = %s", (body["id"],))
-    await claims_changed(settings=get_settings(), user_id=uuid.UUID(body["id"]))
-    assert (await me(token, ip))[0] == 200
-
-    # An address Supabase has not confirmed (confirmations off) never claims or creates an account.
-    victim, _ = await sign_up_verified(database_url)
-    for unconfirmed_email in (victim, f"new-{uuid.uuid4().hex[:8]}@example.com"):
-        unconfirmed = supabase_token(
-            secret,
-            url=url,
-            sub=str(uuid.uuid4()),
-            email=unconfirmed_email,
-            user_metadata={"email_verified": False},
-        )
-        await assert_refused(unconfirmed, ip)
-        rows = await sql(
-            database_url, "select 1 from public.users where lower(email) = lower(%s)", (unconfirmed_email,)
-        )
-        assert len(rows) == (1 if unconfirmed_email == victim else 0)
-
-    # A local account with two-step verification on is not reachable through a one-factor Supabase session.
-    mfa_user, _, _ = await enable_mfa(database_url, ip)
-    mfa_subject = str(uuid.uuid4())
-    await assert_refused(supabase_token(secret, url=url, sub=mfa_subject, email=mfa_user.email), ip)
-    status, body = await me(
-        supabase_token(secret, url=url, sub=mfa_subject, email=mfa_user.email, aal="aal2"), ip
-    )
-    assert status == 200 and body["id"] == str(mfa_user.user_id)
-
-    # Wrong issuer, wrong secret, a service-role key, expired: all refused even with acceptance on.
-    now = int(time.time())
-    for bad in (
-        supabase_token(secret, url="https://other.supabase.co", sub=subject, email=email),
-        supabase_token("w" * 48, url=url, sub=subject, email=email),
-        supabase_token(secret, url=url, sub=subject, email=email, role="service_role"),
-        supabase_token(secret, url=url, sub=subject, email=email, exp=now - 300, iat=now - 4000),
-        supabase_token(secret, url=url, sub=subject, email=email, aud="other"),
-    ):
-        await assert_refused(bad, ip)
-
-    settings_env(ACCEPT_SUPABASE_TOKENS="false")
-    await assert_refused(token, ip)
-
-
-async def test_supabase_user_claims_an_unverified_preregistration_without_its_password(
-    database_url: str, settings_env: Callable[..., None], settings_reset: None, ip: str
-) -> None:
-    """Someone registered the victim's address (never verified); the victim arrives through Supabase."""
-    secret, url = "s" * 40 + uuid.uuid4().hex, "https://abcdefgh.supabase.co"
-    email = f"victim-{uuid.uuid4().hex[:8]}@example.com"
-    async with auth_client(client_ip=ip) as client:
-        response = await client.post(
-            "/api/v1/auth/signup", json={"email": email, "password": "attacker knows this 1"}
-        )
-        assert response.status_code == 202
-    settings_env(SUPABASE_JWT_SECRET=secret, SUPABASE_URL=url, ACCEPT_SUPABASE_TOKENS="true")
-    status, body = await me(supabase_token(secret, url=url, sub=str(uuid.uuid4()), email=email), ip)
-    assert status == 200 and body["email_verified"] is True
-    (password_hash,) = (
-        await sql(database_url, "select password_hash from public.users where id = %s", (body["id"],))
-    )[0]
-    assert password_hash is None
-    async with auth_client(client_ip=ip) as client:
-        response = await client.post(
-            "/api/v1/auth/login", json={"email": email, "password": "attacker knows this 1"}
-        )
-    assert response.status_code == 401
+    # Rotation from HS256 to ES256: a secret listed as previous still verifies until it is retired.
+    settings_env(ACCEPT_SUPABASE_TOKENS="false", JWT_PREVIOUS_SECRETS=secret)
+    status, body = await me(forged, ip)
+    assert status == 200 and body["id"] == str(user.user_id)
+    settings_env(JWT_PREVIOUS_SECRETS=None)
+    await assert_refused(forged, ip)
