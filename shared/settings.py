@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     cloudinary_url: str | None = None
     cloudinary_upload_prefix: AnyUrl | None = None
 
+    # Catalog: the viewer's country comes from the CDN's geolocation header (believed only from a trusted
+    # proxy, see TRUSTED_PROXIES); DEFAULT_COUNTRY applies when there is none (local runs).
+    country_header: str = "x-vercel-ip-country"
+    default_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    catalog_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    # Cloudflare in front of the API: purge cached catalog responses by Cache-Tag on change.
+    cloudflare_zone_id: str | None = None
+    cloudflare_api_token: str | None = None
+    cloudflare_api_url: AnyUrl = AnyUrl("https://api.cloudflare.com/client/v4")
+
     # HTTP.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"])
     max_body_bytes: int = Field(default=4_500_000, ge=1024)

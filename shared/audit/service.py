@@ -42,6 +42,11 @@ EVENTS = frozenset(
         "account_deleted",
         "data_exported",
         "profile_pin_failed",
+        "catalog_created",
+        "catalog_updated",
+        "catalog_deleted",
+        "catalog_restored",
+        "catalog_imported",
     }
 )
 

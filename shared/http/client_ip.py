@@ -163,3 +163,10 @@ async def _client_ip_dependency(request: Request) -> str:
 
 
 ClientIp = Annotated[str, Depends(_client_ip_dependency)]
+
+
+def peer_is_trusted_proxy(request: Request, trusted_proxies: Sequence[str]) -> bool:
+    """Whether headers set by the edge (geolocation, forwarding) may be believed for this request."""
+    trusted = _parsed(tuple(trusted_proxies))
+    peer = parse_ip(request.client.host if request.client else None)
+    return trusted.trust_all or (peer is not None and trusted.listed(peer))

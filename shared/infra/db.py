@@ -94,7 +94,11 @@ async def _begin(pool: AsyncConnectionPool, timeout_ms: int) -> tuple[Any, Async
         except (PoolTimeout, OperationalError) as error:
             raise ServiceUnavailable(_UNREACHABLE) from error
         try:
-            await conn.execute("select set_config('statement_timeout', %s, true)", (f"{timeout_ms}ms",))
+            # search_path: Supabase installs extensions (pg_trgm, unaccent) in schema "extensions".
+            await conn.execute(
+                "select set_config('statement_timeout', %s, true), set_config('search_path', %s, true)",
+                (f"{timeout_ms}ms", "public, extensions"),
+            )
         except OperationalError as error:
             await checkout.__aexit__(type(error), error, error.__traceback__)  # the pool discards it
             if attempt == 2:

@@ -1,0 +1,58 @@
+"""The FastAPI dependency that tells the catalog who is looking (country, profile maturity, staff)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.catalog.visibility import MAX_RANK, Viewer
+from shared.http.auth import Principal, optional_principal
+from shared.infra.db import Tx
+from shared.settings import Settings, get_settings
+
+MANAGER_ROLES = frozenset({"content_manager", "admin"})
+_RANKS = {"all": 0, "7+": 1, "13+": 2, "16+": 3, "18+": 4}
+
+
+def viewer_country(request: Request, settings: Settings) -> str | None:
+    """The CDN's country header when it comes through a trusted proxy, else DEFAULT_COUNTRY."""
+    from shared.http.client_ip import peer_is_trusted_proxy
+
+    value = request.headers.get(settings.country_header, "").strip().upper()
+    if len(value) == 2 and value.isalpha() and peer_is_trusted_proxy(request, settings.trusted_proxies):
+        return value
+    return settings.default_country
+
+
+async def current_viewer(
+    request: Request, tx: Tx, principal: Annotated[Principal | None, Depends(optional_principal)]
+) -> Viewer:
+    """Country from the edge, maturity from the token's active profile, staff from the roles."""
+    settings = get_settings()
+    country = viewer_country(request, settings)
+    if principal is None:
+        return Viewer(country=country)
+    max_rank = MAX_RANK
+    if principal.profile_id is not None:
+        from shared.errors import NotFound
+        from shared.profiles import service as profiles
+
+        try:
+            profile = await profiles.get_profile(
+                tx, user_id=principal.user_id, profile_id=principal.profile_id
+            )
+        except NotFound:  # deleted since the token was issued: the account's own level
+            profile = None
+        if profile is not None:
+            max_rank = _RANKS[str(profile["maturity_level"])]
+    return Viewer(
+        country=country,
+        max_rank=max_rank,
+        manager=bool(principal.roles & MANAGER_ROLES),
+        user_id=principal.user_id,
+        profile_id=principal.profile_id,
+    )
+
+
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
