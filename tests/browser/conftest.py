@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
@@ -78,26 +79,34 @@ class LiveServer:
         self._socket.close()
 
 
-@pytest.fixture(scope="module")
-def live_server() -> Iterator[LiveServer]:
-    """The platform as `make dev` serves it, with emailed links pointing at this origin.
+@contextmanager
+def serving(server: LiveServer, **env: str) -> Iterator[LiveServer]:
+    """Start `server` with its settings (its own origin as PUBLIC_BASE_URL, plus `env`); restore them after.
 
     The browser is a client behind a trusted local proxy (X-Forwarded-For per test, see `page`), so each
     test gets its own rate-limit budget, as the API tests do with `random_ip()`.
     """
     from shared.settings import get_settings
 
-    server = LiveServer()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PUBLIC_BASE_URL", server.base_url)
         patch.setenv("TRUSTED_PROXIES", "127.0.0.1")
-        get_settings.cache_clear()
+        for key, value in env.items():
+            patch.setenv(key, value)
+        get_settings.cache_clear()  # one cache for the process: the server thread reads these too
         try:
             server.start()
             yield server
         finally:
             server.stop()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def live_server() -> Iterator[LiveServer]:
+    """The platform as `make dev` serves it, with emailed links pointing at this origin."""
+    with serving(LiveServer()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
