@@ -42,18 +42,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    """Apply supabase/seed.sql (demo data; idempotent)."""
-    from shared.infra.seeding import SeedError, seed
+    """Apply supabase/seed.sql, then load the generated demo catalog (both idempotent)."""
+    from shared.infra.seeding import SeedError, seed, seed_demo_catalog
 
     settings = get_settings()
     url = settings.database_url or _resolve_services(settings).database_url
     assert url is not None
+    # Invented titles and artwork have no place in production; `make dev` calls this without flags.
+    with_catalog = getattr(args, "demo_catalog", True) and settings.app_env != "production"
     try:
         asyncio.run(seed(url))
+        print("seed data applied", flush=True)
+        if with_catalog:
+            print(asyncio.run(seed_demo_catalog(url)))
     except SeedError as error:
         print(f"seeding failed: {error}", file=sys.stderr)
         return 1
-    print("seed data applied")
     return 0
 
 
@@ -198,9 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(func=cmd_migrate)
 
-    commands.add_parser("seed", help="apply supabase/seed.sql (idempotent demo data)").set_defaults(
-        func=cmd_seed
+    seed = commands.add_parser("seed", help="apply supabase/seed.sql and the demo catalog (idempotent)")
+    seed.add_argument(
+        "--no-demo-catalog", dest="demo_catalog", action="store_false", help="only apply seed.sql"
     )
+    seed.set_defaults(func=cmd_seed)
 
     worker = commands.add_parser("worker", help="process queued jobs until interrupted")
     worker.add_argument("--concurrency", type=int, default=1)

@@ -25,3 +25,30 @@ async def seed(database_url: str, seed_file: Path = SEED_FILE) -> None:
                 await conn.execute(sql)
         except psycopg.Error as error:
             raise SeedError(f"{seed_file.name}: {error}") from error
+
+
+async def seed_demo_catalog(database_url: str) -> str:
+    """Load the generated demo catalog (shared/catalog/demo.py) unless it is there; a one-line summary."""
+    import psycopg
+
+    from shared.errors import AppError
+    from shared.infra.loop_local import reset_all
+    from shared.infra.storage import get_storage
+
+    try:
+        # Pillow draws the artwork: a local-only dependency (requirements-local.txt).
+        from shared.catalog.demo import load_demo_catalog
+    except ImportError as error:
+        raise SeedError(f"demo catalog: {error} (pip install -r requirements-local.txt)") from error
+    try:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, autocommit=True, prepare_threshold=None
+        ) as conn:
+            result = await load_demo_catalog(conn, storage=await get_storage())
+    except (psycopg.Error, OSError, AppError) as error:
+        raise SeedError(f"demo catalog: {error}") from error
+    finally:
+        await reset_all()  # the storage client belongs to this event loop
+    if not result.created:
+        return "demo catalog already present"
+    return f"demo catalog: {result.created} title(s) created, {result.images} image(s) stored"
