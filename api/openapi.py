@@ -2,15 +2,17 @@
 
 from mangum import Mangum
 
-from api import auth, dev, health, maintenance, users
+from api import auth, catalog, dev, health, maintenance, search, users
 from shared.http.app import create_app
 from shared.http.openapi import openapi_router
 
 GROUPS = {
     "auth": auth.app,
+    "catalog": catalog.app,
     "dev": dev.app,
     "health": health.app,
     "maintenance": maintenance.app,
+    "search": search.app,
     "users": users.app,
 }
 
