@@ -171,12 +171,19 @@ async def title_id_of(conn: Conn, ref: uuid.UUID | str) -> uuid.UUID | None:
     return row["id"] if row else None
 
 
+# The detail page's columns: everything but the search index columns (a tsvector per title is ~1 KB).
+DETAIL = """t.original_title, t.synopsis_short, t.synopsis_long, t.release_date, t.countries,
+    t.original_language, t.audio_languages, t.subtitle_languages, t.tags, t.trailers, t.imdb_id, t.tmdb_id,
+    t.status, t.publish_at, t.available_from, t.available_until, t.country_allow, t.country_deny,
+    t.popularity, t.created_at, t.updated_at, t.deleted_at, t.maturity_rank"""
+
+
 async def title(conn: Conn, viewer: Viewer, ref: uuid.UUID | str) -> Row | None:
     """Every column of a visible title plus its genres (by id or slug)."""
     match, value = _ref("t", ref)
     return await _one(
         conn,
-        f"select t.*, {SUMMARY} from public.catalog_titles t where {match} and {VISIBLE}",  # noqa: S608 - built from constants only
+        f"select {DETAIL}, {SUMMARY} from public.catalog_titles t where {match} and {VISIBLE}",  # noqa: S608 - constants
         {**viewer.params(), "ref": value},
     )
 

@@ -1,6 +1,6 @@
 -- Catalog search on PostgreSQL alone: a weighted full-text document per title kept current by triggers,
--- a trigram-indexed dictionary of title and name words for typo tolerance, and word-prefix indexes for the
--- search box's autocomplete.
+-- a trigram-indexed dictionary of the catalog's words for typo tolerance, and prefix indexes for the search
+-- box's autocomplete. Measured in bench/search.py (100,000 titles, 300,000 people), see bench/README.md.
 -- Text is compared accent- and case-insensitively: everything indexed or searched goes through
 -- cinema_private.search_norm(), so queries must use it too for the indexes to apply.
 
@@ -18,7 +18,8 @@ create or replace function cinema_private.search_norm(text) returns text
   language sql immutable strict parallel safe
   as $$ select lower(cinema_private.unaccent_text($1)) $$;
 
--- The normalised title and person name: trigram (typo) and word-prefix (autocomplete) indexes use these.
+-- The normalised title and person name: autocomplete's prefix indexes and the title-similarity part of
+-- the ranking use these.
 alter table public.catalog_titles
   add column if not exists search_title text generated always as (cinema_private.search_norm(title)) stored;
 alter table public.catalog_people
@@ -38,7 +39,7 @@ create table if not exists public.catalog_search_words (
 alter table public.catalog_search_words enable row level security;
 revoke all on table public.catalog_search_words from anon, authenticated;
 
--- Remember the words of names. Words are never forgotten: a word left by a renamed title only ever leads
+-- Remember the words of some texts (titles, synopses, tags, names). Words are never forgotten: a word left by a renamed title only ever leads
 -- to a full-text query that finds nothing, and the visibility rules still apply to what that finds.
 create or replace function cinema_private.catalog_search_learn(p_texts text[]) returns void
   language sql
