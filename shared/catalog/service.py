@@ -301,6 +301,10 @@ async def person(conn: Any, *, viewer: Viewer, ref: uuid.UUID | str) -> PersonDe
     if row is None:
         raise NotFound("No such person.", code="person_not_found")
     credit_rows = await repository.person_credits(conn, viewer, row["id"])
+    if not credit_rows and not viewer.manager:
+        # Someone credited only on titles this viewer may not see (drafts, 18+ for a kids profile) has
+        # no public page yet: the page would name people of unreleased or unsuitable titles.
+        raise NotFound("No such person.", code="person_not_found")
     cards = await to_summaries(credit_rows)
     return PersonDetail(
         id=row["id"],
@@ -376,8 +380,8 @@ async def my_list(conn: Any, *, viewer: Viewer, page: PageParams) -> Page[MyList
     if page.after is not None:
         try:
             added_at, title_id = page.after
-            after = (datetime.fromisoformat(added_at), uuid.UUID(title_id))
-        except (TypeError, ValueError) as error:
+            after = (datetime.fromisoformat(added_at), uuid.UUID(str(title_id)))
+        except (TypeError, ValueError, AttributeError) as error:
             raise InvalidCursor("The cursor is malformed; start again without one.") from error
     rows = await repository.my_list(conn, viewer, profile_id, after=after, limit=page.limit + 1)
     cards = await to_summaries(rows[: page.limit])

@@ -42,14 +42,14 @@ async def current_viewer(
             profile = await profiles.get_profile(
                 tx, user_id=principal.user_id, profile_id=principal.profile_id
             )
-        except NotFound:  # deleted since the token was issued: the account's own level
+        except NotFound:  # deleted since the token was issued (maybe a kids profile): the strictest level
             profile = None
-        if profile is not None:
-            max_rank = _RANKS[str(profile["maturity_level"])]
+        max_rank = _RANKS[str(profile["maturity_level"])] if profile is not None else 0
     return Viewer(
         country=country,
         max_rank=max_rank,
-        manager=bool(principal.roles & MANAGER_ROLES),
+        # Staff see everything only outside a viewer profile (a manager's kids profile is a kids profile).
+        manager=bool(principal.roles & MANAGER_ROLES) and principal.profile_id is None,
         user_id=principal.user_id,
         profile_id=principal.profile_id,
     )

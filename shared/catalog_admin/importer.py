@@ -258,7 +258,15 @@ async def run_import(
         status: sum(r.status == status for r in results) for status in ("imported", "updated", "rejected")
     }
     if not dry_run:
-        await service.record(conn, actor, "catalog_imported", entity="import", format=source, **counts)
+        await service.record(
+            conn,
+            actor,
+            "catalog_imported",
+            entity="import",
+            format=source,
+            title_ids=[str(r.id) for r in results if r.id is not None],
+            **counts,
+        )
         await service.invalidate(r.id for r in results if r.id is not None)
     return ImportReport(dry_run=dry_run, rows=results, **counts)
 

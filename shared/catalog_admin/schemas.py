@@ -92,9 +92,14 @@ def _storage_key(value: str) -> str:
     from shared.infra.storage.rules import InvalidObjectKey, validate_key
 
     try:
-        return validate_key(value)
+        key = validate_key(value)
     except InvalidObjectKey as error:
         raise PydanticCustomError("invalid_image", "key: " + error.detail) from None
+    # Only catalog artwork: the public catalog hands out signed URLs for these keys, so a key elsewhere in
+    # the bucket (an avatar, a media source) must not be publishable through a title.
+    if not key.startswith("catalog/"):
+        raise PydanticCustomError("invalid_image", "key: catalog images live under catalog/")
+    return key
 
 
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True), AfterValidator(_slug)]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends
 
-from shared.errors import Conflict, ServiceUnavailable
+from shared.errors import Conflict, ServiceUnavailable, ValidationFailed
 from shared.infra.loop_local import LoopLocal
 from shared.settings import Settings, get_settings
 
@@ -207,7 +207,7 @@ def _forget(token: Token[_Pending | None]) -> None:
 
 async def transaction() -> AsyncIterator[AsyncConnection[Any]]:
     """FastAPI dependency: one transaction per request, committed before the response is sent."""
-    from psycopg import IntegrityError, OperationalError
+    from psycopg import DataError, IntegrityError, OperationalError
     from psycopg.errors import QueryCanceled
 
     timeout_ms = get_settings().db_statement_timeout_ms
@@ -227,6 +227,14 @@ async def transaction() -> AsyncIterator[AsyncConnection[Any]]:
                 raise DatabaseTimeout("The request took too long in the database and was stopped.") from error
             if isinstance(error, OperationalError):
                 raise ServiceUnavailable(_UNREACHABLE) from error
+            if isinstance(error, DataError):
+                # SQLSTATE class 22: a value the database cannot take (a NUL byte in text, an out-of-range
+                # number) came from the request. Bad input, answered as such rather than as a 500.
+                logger.warning("request data refused by the database: %s", error)
+                raise ValidationFailed(
+                    "A value in the request cannot be stored or searched (e.g. it contains a NUL character).",
+                    code="invalid_value",
+                ) from error
             raise
         pending.open = False
         await _run_writes(conn, pending.writes)  # in the request's transaction, committed with it

@@ -256,3 +256,23 @@ async def test_taxonomy_counts_visible_titles(db: Any, catalog: httpx.AsyncClien
     assert managed[genre] == 3 and managed[empty] == 1
     categories = counts((await catalog.get(f"{CATALOG}/categories")).json())
     assert categories[category] == 1 and genre not in categories
+
+
+async def test_nul_characters_are_refused_not_crashed_on() -> None:
+    import httpx
+
+    from api.catalog import app as catalog_app
+    from api.search import app as search_app
+
+    for app, path in (
+        (catalog_app, "/api/v1/catalog/titles/a%00b"),
+        (catalog_app, "/api/v1/catalog/people/a%00b"),
+        (catalog_app, "/api/v1/catalog/titles?genre=a%00"),
+        (search_app, "/api/v1/search?q=%00"),
+        (search_app, "/api/v1/search/autocomplete?q=ab%00"),
+    ):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get(path)
+        assert response.status_code in (404, 422), (path, response.status_code, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json"), path

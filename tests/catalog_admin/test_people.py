@@ -19,7 +19,7 @@ async def test_person_lifecycle(client: httpx.AsyncClient, manager: SignedIn, da
             "birth_date": "1978-06-19",
             "imdb_id": imdb("nm"),
             "tmdb_id": 8691,
-            "images": {"photo": {"key": "people/zoe.jpg"}},
+            "images": {"photo": {"key": "catalog/people/zoe.jpg"}},
         },
         headers=headers,
     )

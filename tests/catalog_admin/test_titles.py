@@ -120,7 +120,7 @@ async def test_series_with_seasons_episodes_credits_and_taxonomy(
             "images": {"poster": {"public_id": "shows/s1"}},
             "episodes": [
                 {"number": 1, "name": "Pilot", "runtime_minutes": 52},
-                {"number": 2, "name": "Second", "images": {"still": {"key": "s/e2.jpg"}}},
+                {"number": 2, "name": "Second", "images": {"still": {"key": "catalog/s/e2.jpg"}}},
             ],
         },
         headers=headers,
