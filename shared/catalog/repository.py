@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.catalog.visibility import Viewer, visible_sql
+from shared.infra.db import fetch_all, fetch_one
 
 if TYPE_CHECKING:  # psycopg loads on first query, not at import (cold start)
     from psycopg import AsyncConnection
@@ -55,20 +56,6 @@ def _ref(alias: str, ref: uuid.UUID | str) -> tuple[str, Any]:
     if isinstance(ref, uuid.UUID):
         return f"{alias}.id = %(ref)s", ref
     return f"{alias}.slug = %(ref)s and {alias}.deleted_at is null", ref
-
-
-async def _all(conn: Conn, query: str, params: dict[str, Any]) -> list[Row]:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        # Composed from this module's constants only; values always travel as parameters.
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
-
-
-async def _one(conn: Conn, query: str, params: dict[str, Any]) -> Row | None:
-    rows = await _all(conn, query, params)
-    return rows[0] if rows else None
 
 
 # --- browse -------------------------------------------------------------------------------------------
@@ -133,12 +120,12 @@ async def browse(conn: Conn, viewer: Viewer, query: BrowseQuery) -> list[Row]:
     sql = f"""select {SUMMARY}, {key} as sort_key from public.catalog_titles t
         where {" and ".join(where)}
         order by {key} {direction}, t.id {direction} limit %(limit)s"""  # noqa: S608 - built from constants only
-    return await _all(conn, sql, params)
+    return await fetch_all(conn, sql, params)
 
 
 async def summaries(conn: Conn, viewer: Viewer, title_ids: list[uuid.UUID]) -> list[Row]:
     """The visible ones of these titles, in no particular order."""
-    return await _all(
+    return await fetch_all(
         conn,
         f"select {SUMMARY} from public.catalog_titles t where t.id = any(%(ids)s) and {VISIBLE}",  # noqa: S608 - built from constants only
         {**viewer.params(), "ids": title_ids},
@@ -151,7 +138,7 @@ async def summaries(conn: Conn, viewer: Viewer, title_ids: list[uuid.UUID]) -> l
 async def visible_title_id(conn: Conn, viewer: Viewer, ref: uuid.UUID | str) -> uuid.UUID | None:
     """The id of the title (by id or slug) when the viewer may see it."""
     match, value = _ref("t", ref)
-    row = await _one(
+    row = await fetch_one(
         conn,
         f"select t.id from public.catalog_titles t where {match} and {VISIBLE}",  # noqa: S608 - built from constants only
         {**viewer.params(), "ref": value},
@@ -163,7 +150,7 @@ async def title_id_of(conn: Conn, ref: uuid.UUID | str) -> uuid.UUID | None:
     """The id of a title by id or slug, whoever may see it (for removals, which reveal nothing)."""
     if isinstance(ref, uuid.UUID):
         return ref
-    row = await _one(
+    row = await fetch_one(
         conn,
         "select id from public.catalog_titles where slug = %(ref)s and deleted_at is null",
         {"ref": ref},
@@ -181,7 +168,7 @@ DETAIL = """t.original_title, t.synopsis_short, t.synopsis_long, t.release_date,
 async def title(conn: Conn, viewer: Viewer, ref: uuid.UUID | str) -> Row | None:
     """Every column of a visible title plus its genres (by id or slug)."""
     match, value = _ref("t", ref)
-    return await _one(
+    return await fetch_one(
         conn,
         f"select {DETAIL}, {SUMMARY} from public.catalog_titles t where {match} and {VISIBLE}",  # noqa: S608 - constants
         {**viewer.params(), "ref": value},
@@ -190,7 +177,7 @@ async def title(conn: Conn, viewer: Viewer, ref: uuid.UUID | str) -> Row | None:
 
 async def categories(conn: Conn, title_id: uuid.UUID) -> list[Row]:
     """The categories of a title, by name."""
-    return await _all(
+    return await fetch_all(
         conn,
         """select g.id, g.kind, g.slug, g.name from public.catalog_title_terms tt
            join public.catalog_terms g on g.id = tt.term_id
@@ -201,7 +188,7 @@ async def categories(conn: Conn, title_id: uuid.UUID) -> list[Row]:
 
 async def credits(conn: Conn, title_id: uuid.UUID) -> list[Row]:
     """Cast and crew of a title in billing order (people not deleted)."""
-    return await _all(
+    return await fetch_all(
         conn,
         """select c.role, c.character, c.job, c.billing_order, p.id as person_id, p.name, p.slug, p.images
            from public.catalog_credits c
@@ -214,7 +201,7 @@ async def credits(conn: Conn, title_id: uuid.UUID) -> list[Row]:
 async def seasons(conn: Conn, title_id: uuid.UUID, number: int | None = None) -> list[Row]:
     """Seasons of a series (or the one numbered `number`) in order."""
     only = "and s.number = %(number)s" if number is not None else ""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select s.id, s.title_id, s.number, s.name, s.synopsis, s.release_date, s.images
             from public.catalog_seasons s where s.title_id = %(id)s {only} order by s.number""",  # noqa: S608 - built from constants only
@@ -225,7 +212,7 @@ async def seasons(conn: Conn, title_id: uuid.UUID, number: int | None = None) ->
 async def episodes(conn: Conn, title_id: uuid.UUID, number: int | None = None) -> list[Row]:
     """Episodes of a series (or of its season `number`) in season then episode order."""
     only = "and s.number = %(number)s" if number is not None else ""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select e.id, e.season_id, s.number as season_number, e.number, e.name, e.synopsis,
                    e.runtime_minutes, e.release_date, e.images
@@ -241,7 +228,7 @@ async def episodes(conn: Conn, title_id: uuid.UUID, number: int | None = None) -
 async def person(conn: Conn, ref: uuid.UUID | str) -> Row | None:
     """A person who is not deleted, by id or slug."""
     match, value = _ref("p", ref)
-    return await _one(
+    return await fetch_one(
         conn,
         f"""select p.id, p.name, p.slug, p.biography, p.birth_date, p.images, p.imdb_id, p.tmdb_id
             from public.catalog_people p where {match} and p.deleted_at is null""",  # noqa: S608 - built from constants only
@@ -251,7 +238,7 @@ async def person(conn: Conn, ref: uuid.UUID | str) -> Row | None:
 
 async def person_credits(conn: Conn, viewer: Viewer, person_id: uuid.UUID, limit: int = 500) -> list[Row]:
     """A person's credits on titles the viewer may see, newest first."""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select c.role, c.character, c.job, c.billing_order, {SUMMARY}
             from public.catalog_credits c join public.catalog_titles t on t.id = c.title_id
@@ -266,7 +253,7 @@ async def person_credits(conn: Conn, viewer: Viewer, person_id: uuid.UUID, limit
 
 async def terms(conn: Conn, viewer: Viewer, kind: str) -> list[Row]:
     """Genres or categories with their visible title counts; empty ones only for managers."""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select g.id, g.kind, g.slug, g.name, count(t.id) as title_count
             from public.catalog_terms g
@@ -284,7 +271,7 @@ async def terms(conn: Conn, viewer: Viewer, kind: str) -> list[Row]:
 
 async def new_arrivals(conn: Conn, viewer: Viewer, limit: int) -> list[Row]:
     """The titles that most recently became available."""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select {SUMMARY} from public.catalog_titles t where {VISIBLE}
             order by {ARRIVED} desc, t.id desc limit %(limit)s""",  # noqa: S608 - built from constants only
@@ -294,7 +281,7 @@ async def new_arrivals(conn: Conn, viewer: Viewer, limit: int) -> list[Row]:
 
 async def trending(conn: Conn, viewer: Viewer, *, since: datetime, weight: float, limit: int) -> list[Row]:
     """Popularity lifted by positive ratings and My List adds since `since`, `weight` points each."""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""with recent as (
               select title_id, count(*)::float8 as n from (
@@ -312,7 +299,7 @@ async def trending(conn: Conn, viewer: Viewer, *, since: datetime, weight: float
 
 async def top_rated(conn: Conn, viewer: Viewer, *, min_votes: int, limit: int) -> list[Row]:
     """The best rated titles among those with at least `min_votes` ratings."""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select {SUMMARY} from public.catalog_titles t where {VISIBLE} and {VOTES} >= %(min_votes)s
             order by {RATING_SCORE} desc, t.id desc limit %(limit)s""",  # noqa: S608 - built from constants only
@@ -322,7 +309,7 @@ async def top_rated(conn: Conn, viewer: Viewer, *, min_votes: int, limit: int) -
 
 async def genre_rows(conn: Conn, viewer: Viewer, *, genres: int, limit: int) -> list[Row]:
     """The most popular titles of the `genres` genres whose visible titles are most popular overall."""
-    return await _all(
+    return await fetch_all(
         conn,
         f"""with visible as (select t.id, t.popularity from public.catalog_titles t where {VISIBLE}),
             top as (
@@ -356,7 +343,7 @@ async def my_list(
     """The profile's listed titles that it may still see, most recently added first."""
     keyset = "and (m.added_at, m.title_id) < (%(after_at)s, %(after_id)s)" if after else ""
     after_at, after_id = after if after else (None, None)
-    return await _all(
+    return await fetch_all(
         conn,
         f"""select m.added_at, {SUMMARY} from public.catalog_my_list m
             join public.catalog_titles t on t.id = m.title_id
@@ -379,7 +366,7 @@ async def add_to_my_list(conn: Conn, profile_id: uuid.UUID, title_id: uuid.UUID)
            on conflict (profile_id, title_id) do nothing""",
         (profile_id, title_id),
     )
-    row = await _one(
+    row = await fetch_one(
         conn,
         "select added_at from public.catalog_my_list where profile_id = %(p)s and title_id = %(t)s",
         {"p": profile_id, "t": title_id},
@@ -402,7 +389,7 @@ async def remove_from_my_list(conn: Conn, profile_id: uuid.UUID, title_id: uuid.
 
 async def rating(conn: Conn, profile_id: uuid.UUID, title_id: uuid.UUID) -> Row | None:
     """The profile's rating of a title."""
-    return await _one(
+    return await fetch_one(
         conn,
         """select thumbs, stars, rated_at from public.catalog_ratings
            where profile_id = %(p)s and title_id = %(t)s""",
@@ -432,7 +419,7 @@ async def delete_rating(conn: Conn, profile_id: uuid.UUID, title_id: uuid.UUID) 
 
 async def aggregates(conn: Conn, title_id: uuid.UUID) -> Row | None:
     """The title's rating counters."""
-    return await _one(
+    return await fetch_one(
         conn,
         """select thumbs_up, thumbs_down, stars_sum, stars_count from public.catalog_titles
            where id = %(id)s""",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.catalog.visibility import Viewer, visible_sql
+from shared.infra.db import fetch_one
 
 if TYPE_CHECKING:  # psycopg loads on first query, not at import (cold start)
     from psycopg import AsyncConnection
@@ -230,22 +231,10 @@ class SearchQuery:
 
 
 async def _one(conn: Conn, query: str, params: dict[str, Any]) -> Row:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        # Composed from this module's constants only; values always travel as parameters.
-        await cursor.execute(query, params)
-        row = await cursor.fetchone()
-    assert row is not None
+    # Composed from this module's constants only; values always travel as parameters.
+    row = await fetch_one(conn, query, params)
+    assert row is not None  # aggregate statements always return one row
     return row
-
-
-async def _all(conn: Conn, query: str, params: dict[str, Any]) -> list[Row]:
-    from psycopg.rows import dict_row
-
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
 
 
 def search_params(viewer: Viewer, query: SearchQuery) -> dict[str, Any]:
