@@ -6,8 +6,6 @@ import asyncio
 import os
 import shutil
 import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from tests.support.identity import random_ip
+from tests.support.threaded_server import ThreadedServer
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -27,56 +26,38 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-class LiveServer:
+class LiveServer(ThreadedServer):
     """The dev server app (shared.local.devserver: public/ plus every api/ function) on a free local port."""
 
     def __init__(self) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        super().__init__(
+            label="the live server", thread_name="browser-live-server", start_timeout=20, stop_timeout=15
+        )
 
-    def start(self) -> None:
-        """Build the app with the current settings and serve it from a thread with its own event loop."""
-        import uvicorn
+    @property
+    def base_url(self) -> str:
+        """The server's origin."""
+        return self.url
 
+    def _build_app(self) -> Any:
+        """Build the app at start(), with the settings of that moment."""
         from shared.local.devserver import DevServer
 
-        config = uvicorn.Config(DevServer(), log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="browser-live-server", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if self._error is not None or not self._thread.is_alive():
-                raise RuntimeError(f"the live server did not start: {self._error!r}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start within 20 s")
-            time.sleep(0.02)
+        return DevServer()
 
-    def _run(self) -> None:
+    def _serve_forever(self, server: Any, sockets: list[socket.socket]) -> None:
         try:
-            asyncio.run(self._serve())
-        except BaseException as error:  # reported by start() or stop()
+            asyncio.run(self._serve(server, sockets))
+        except BaseException as error:  # reported by start()
             self._error = error
 
-    async def _serve(self) -> None:
+    async def _serve(self, server: Any, sockets: list[socket.socket]) -> None:
         from shared.infra.loop_local import reset_all
 
         try:
-            await self._server.serve(sockets=[self._socket])
+            await server.serve(sockets=sockets)
         finally:
             await reset_all()  # this loop's database pool and Redis client
-
-    def stop(self) -> None:
-        """Ask uvicorn to finish and wait for the thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-        self._socket.close()
 
 
 @contextmanager

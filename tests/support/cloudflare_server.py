@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 MAX_TAGS = 30
 _KINDS = ("files", "tags", "hosts", "prefixes", "purge_everything")
@@ -63,7 +62,7 @@ def body_error(body: Any) -> str | None:
     return None
 
 
-class CloudflareServer:
+class CloudflareServer(ThreadedServer):
     """The fake API served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
     def __init__(self, *, zone_id: str | None = None, api_token: str | None = None) -> None:
@@ -72,14 +71,9 @@ class CloudflareServer:
         self.received: list[Received] = []
         self._failures: list[int] = []
         self._lock = threading.Lock()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/client/v4"
         app = Starlette(routes=[Route("/client/v4/zones/{zone}/purge_cache", self._purge, methods=["POST"])])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", loop="asyncio")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="cloudflare-server", daemon=True
+        super().__init__(
+            app, label="the Cloudflare test server", thread_name="cloudflare-server", path="/client/v4"
         )
 
     def fail_next(self, status: int, *, times: int = 1) -> None:
@@ -132,29 +126,6 @@ class CloudflareServer:
             return _failure(400, 1012, error)
         result = {"id": secrets.token_hex(16)}
         return JSONResponse({"success": True, "errors": [], "messages": [], "result": result})
-
-    def start(self) -> CloudflareServer:
-        """Serve until stop(); return once requests are accepted."""
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started:
-                return self
-            if not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        raise RuntimeError("the Cloudflare test server did not start")
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> CloudflareServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 __all__ = ["MAX_TAGS", "CloudflareServer", "Received", "body_error"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import socket
 import struct
 import threading
 import time
@@ -30,11 +29,12 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 UNSIGNED_PARAMS = frozenset({"file", "api_key", "resource_type", "cloud_name", "signature"})
 MAX_TIMESTAMP_AGE = 3600
@@ -111,7 +111,7 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": {"message": message}}, status_code=status)
 
 
-class CloudinaryServer:
+class CloudinaryServer(ThreadedServer):
     """The fake API served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
     def __init__(self, cloud_name: str = "cinema-test", api_key: str | None = None) -> None:
@@ -122,9 +122,6 @@ class CloudinaryServer:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._last_version = 0
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = Starlette(
             routes=[
                 Route("/v1_1/{cloud}/image/upload", self._upload, methods=["POST"]),
@@ -134,11 +131,7 @@ class CloudinaryServer:
                 ),
             ]
         )
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", loop="asyncio")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="cloudinary-server", daemon=True
-        )
+        super().__init__(app, label="the Cloudinary test server", thread_name="cloudinary-server")
 
     @property
     def cloudinary_url(self) -> str:
@@ -301,31 +294,6 @@ class CloudinaryServer:
         shown["url"] = f"http://res.cloudinary.com/{path}"
         shown["secure_url"] = f"https://res.cloudinary.com/{path}"
         return shown
-
-    # --- lifecycle ----------------------------------------------------------------------------------
-
-    def start(self) -> CloudinaryServer:
-        """Serve until stop(); return once requests are accepted."""
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started:
-                return self
-            if not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        raise RuntimeError("the Cloudinary test server did not start")
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> CloudinaryServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 __all__ = ["CloudinaryServer", "Received", "image_info", "response_signature", "sign", "string_to_sign"]

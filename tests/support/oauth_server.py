@@ -25,7 +25,6 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,12 +32,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 
 @dataclass
@@ -90,7 +90,7 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-class OAuthServer:
+class OAuthServer(ThreadedServer):
     """The fake providers; `redirect_base` is the origin our API registers its callbacks under."""
 
     def __init__(self, redirect_base: str = "http://testserver") -> None:
@@ -111,9 +111,6 @@ class OAuthServer:
         self._grants: dict[str, _Grant] = {}
         self._tokens: dict[str, _Grant] = {}
         self._lock = threading.Lock()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = Starlette(
             routes=[
                 Route("/.well-known/openid-configuration", self._discovery),
@@ -127,11 +124,7 @@ class OAuthServer:
                 Route("/api/user/emails", self._github_api_emails),
             ]
         )
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", loop="asyncio")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="oauth-server", daemon=True
-        )
+        super().__init__(app, label="the OAuth test server", thread_name="oauth-server")
 
     # Configuration for the API under test.
 
@@ -391,31 +384,6 @@ class OAuthServer:
             return JSONResponse({"message": "Not Found"}, status_code=404)
         user: GitHubUser = grant.user
         return JSONResponse(user.emails)
-
-    # Lifecycle.
-
-    def start(self) -> OAuthServer:
-        """Serve until stop(); return once requests are accepted."""
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started:
-                return self
-            if not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        raise RuntimeError("the OAuth test server did not start")
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> OAuthServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 __all__ = ["GitHubUser", "GoogleUser", "OAuthServer", "Received", "s256"]

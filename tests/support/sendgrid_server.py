@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 BAD_KEY = "The provided authorization grant is invalid, expired, or revoked"
 
@@ -93,7 +92,7 @@ def validate(body: Any) -> list[dict[str, Any]]:
     return errors
 
 
-class SendGridServer:
+class SendGridServer(ThreadedServer):
     """The fake API served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
     def __init__(self, api_key: str | None = None) -> None:
@@ -101,15 +100,8 @@ class SendGridServer:
         self.received: list[Received] = []
         self._failures: list[tuple[int, dict[str, Any]]] = []
         self._lock = threading.Lock()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = Starlette(routes=[Route("/v3/mail/send", self._send, methods=["POST"])])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", loop="asyncio")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="sendgrid-server", daemon=True
-        )
+        super().__init__(app, label="the SendGrid test server", thread_name="sendgrid-server")
 
     def fail_next(self, status: int, *, times: int = 1, message: str | None = None) -> None:
         """Answer the next `times` mail sends with this status (SendGrid's error body) instead of 202."""
@@ -159,29 +151,6 @@ class SendGridServer:
             return JSONResponse({"errors": errors}, status_code=400), None
         message_id = secrets.token_urlsafe(16)
         return Response(status_code=202, headers={"x-message-id": message_id}), message_id
-
-    def start(self) -> SendGridServer:
-        """Serve until stop(); return once requests are accepted."""
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started:
-                return self
-            if not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        raise RuntimeError("the SendGrid test server did not start")
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> SendGridServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 __all__ = ["BAD_KEY", "Received", "SendGridServer", "validate"]

@@ -18,16 +18,12 @@ import base64
 import hmac
 import json
 import secrets
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
-import uvicorn
 from redis._parsers import _AsyncRESP2Parser
 from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import ResponseError
@@ -35,6 +31,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 UNAUTHORIZED = "WRONGPASS invalid or missing auth token"
 
@@ -172,43 +170,18 @@ def create_app(redis_url: str, token: str, received: list[Received]) -> Starlett
     )
 
 
-class UpstashBridge:
+class UpstashBridge(ThreadedServer):
     """The REST app served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
     def __init__(self, redis_url: str, token: str | None = None) -> None:
         self.token = token or secrets.token_urlsafe(24)
         self.received: list[Received] = []
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        config = uvicorn.Config(
+        super().__init__(
             create_app(redis_url, self.token, self.received),
-            log_level="warning",
-            access_log=False,
+            label="the Upstash bridge",
+            thread_name="upstash-bridge",
             lifespan="on",
-            loop="asyncio",
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="upstash-bridge", daemon=True
-        )
-
-    def start(self) -> UpstashBridge:
-        """Serve until stop(); return once requests are accepted."""
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started:
-                return self
-            if not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        raise RuntimeError("the Upstash bridge did not start")
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
 
     def commands(self) -> list[list[Any]]:
         """Every command received so far (pipelines flattened), in arrival order."""
@@ -219,12 +192,6 @@ class UpstashBridge:
             elif isinstance(request.body, list):
                 found.extend(item for item in request.body if isinstance(item, list))
         return found
-
-    def __enter__(self) -> UpstashBridge:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 __all__ = ["UNAUTHORIZED", "Received", "UpstashBridge", "create_app"]
