@@ -1,4 +1,4 @@
-"""Bearer-token verification for every endpoint: a signature check plus one Redis read, no database."""
+"""Bearer-token verification: our tokens cost a signature check and one Redis read, no database."""
 
 from __future__ import annotations
 
@@ -54,12 +54,6 @@ async def supabase_cutoff(store: KeyValueStore, user_id: uuid.UUID) -> int | Non
     values = await store.mget(_STALE_BEFORE.format(user_id), _SUPABASE_ENDED_BEFORE.format(user_id))
     marks = [int(value) for value in values if value is not None]
     return max(marks) if marks else None
-
-
-async def stale_since(store: KeyValueStore, user_id: uuid.UUID) -> int | None:
-    """When the user's roles or status last changed (Unix milliseconds), if within the revocation window."""
-    value = await store.get(_STALE_BEFORE.format(user_id))
-    return int(value) if value is not None else None
 
 
 async def check_not_revoked(claims: AccessClaims, *, store: KeyValueStore) -> None:

@@ -38,6 +38,7 @@ from shared.catalog.schemas import (
 from shared.catalog.visibility import Viewer
 from shared.errors import BadRequest, NotFound
 from shared.http.pagination import InvalidCursor, Page, PageParams, encode_cursor
+from shared.profiles.schemas import maturity_rank
 from shared.settings import get_settings
 
 ROW_SIZE = 20
@@ -45,7 +46,6 @@ GENRE_ROWS = 6
 TOP_RATED_MIN_VOTES = 10
 TRENDING_DAYS = 7
 TRENDING_WEIGHT = 10.0  # popularity points per positive rating or My List add in the last week
-_RANKS = {"all": 0, "7+": 1, "13+": 2, "16+": 3, "18+": 4}
 
 
 class TitleNotFound(NotFound):
@@ -172,7 +172,7 @@ async def browse(
         categories=categories or [],
         year_from=year_from,
         year_to=year_to,
-        max_rank=_RANKS[maturity] if maturity is not None else None,
+        max_rank=maturity_rank(maturity) if maturity is not None else None,
         language=language,
         country=country,
         kind=kind,

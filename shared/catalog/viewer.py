@@ -8,11 +8,10 @@ from fastapi import Depends, Request
 
 from shared.catalog.visibility import MAX_RANK, Viewer
 from shared.http.auth import Principal, optional_principal
+from shared.http.permissions import has_permission
 from shared.infra.db import Tx
+from shared.profiles.schemas import maturity_rank
 from shared.settings import Settings, get_settings
-
-MANAGER_ROLES = frozenset({"content_manager", "admin"})
-_RANKS = {"all": 0, "7+": 1, "13+": 2, "16+": 3, "18+": 4}
 
 
 def viewer_country(request: Request, settings: Settings) -> str | None:
@@ -44,12 +43,12 @@ async def current_viewer(
             )
         except NotFound:  # deleted since the token was issued (maybe a kids profile): the strictest level
             profile = None
-        max_rank = _RANKS[str(profile["maturity_level"])] if profile is not None else 0
+        max_rank = maturity_rank(str(profile["maturity_level"])) if profile is not None else 0
     return Viewer(
         country=country,
         max_rank=max_rank,
         # Staff see everything only outside a viewer profile (a manager's kids profile is a kids profile).
-        manager=bool(principal.roles & MANAGER_ROLES) and principal.profile_id is None,
+        manager=has_permission(principal, "catalog:write") and principal.profile_id is None,
         user_id=principal.user_id,
         profile_id=principal.profile_id,
     )

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-MAX_RANK = 4  # '18+'
+from shared.profiles.schemas import MATURITY_LEVELS
+
+MAX_RANK = len(MATURITY_LEVELS) - 1  # '18+', the top of the profiles' scale
 
 
 @dataclass(frozen=True)

@@ -404,19 +404,3 @@ async def delete_row(conn: Conn, entity: str, entity_id: uuid.UUID) -> None:
     """Delete a season (its episodes go with it) or an episode."""
     table = {"season": "catalog_seasons", "episode": "catalog_episodes"}[entity]
     await conn.execute(f"delete from public.{table} where id = %s", (entity_id,))  # noqa: S608 - fixed table
-
-
-async def seasons_of(conn: Conn, title_id: uuid.UUID) -> list[Row]:
-    """A title's seasons in order."""
-    return await fetch_all(
-        conn, "select * from public.catalog_seasons where title_id = %s order by number", (title_id,)
-    )
-
-
-async def episodes_of(conn: Conn, season_ids: list[uuid.UUID]) -> list[Row]:
-    """The episodes of these seasons in order."""
-    return await fetch_all(
-        conn,
-        "select * from public.catalog_episodes where season_id = any(%s) order by season_id, number",
-        (season_ids,),
-    )
