@@ -164,6 +164,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _backends_complete(self) -> Settings:
+        if not self.trusted_proxies and os.environ.get("VERCEL") == "1":
+            # A Vercel function only ever sees Vercel's proxy, which sets X-Forwarded-For itself: without
+            # this every visitor would share one rate-limit bucket and one (unknown) country.
+            self.trusted_proxies = ["*"]
         if bool(self.upstash_redis_rest_url) != bool(self.upstash_redis_rest_token):
             raise ValueError("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together")
         if self.storage_backend == "s3" and not self.s3_bucket:

@@ -89,3 +89,12 @@ def test_local_signing_secret_is_generated_once_and_private(settings_env, tmp_pa
     first = signing_secret(get_settings())
     assert len(first) >= 32 and first == signing_secret(get_settings())
     assert (tmp_path / "signing-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_on_vercel_the_platform_proxy_is_trusted_unless_configured(settings_env) -> None:
+    settings_env(VERCEL="1", TRUSTED_PROXIES=None)
+    assert get_settings().trusted_proxies == ["*"]
+    settings_env(VERCEL="1", TRUSTED_PROXIES="173.245.48.0/20")
+    assert get_settings().trusted_proxies == ["173.245.48.0/20"]
+    settings_env(VERCEL=None, TRUSTED_PROXIES=None)
+    assert get_settings().trusted_proxies == []
