@@ -68,6 +68,37 @@ class Settings(BaseSettings):
     # Media tools.
     ffmpeg_binary: Path | None = None
 
+    # Media pipeline: uploads, probing limits, encoding ladder, packaging, keys.
+    media_keep_sources: bool = True                     # keep sources so a re-encode needs no re-upload
+    media_max_upload_bytes: int = Field(default=50 * 1024**3, ge=1024)
+    media_multipart_threshold_bytes: int = Field(default=64 * 1024**2, ge=5 * 1024**2)
+    media_part_bytes: int = Field(default=64 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
+    media_upload_url_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+    media_max_duration_seconds: float = Field(default=6 * 3600, gt=0)
+    media_max_width: int = Field(default=7680, ge=16)
+    media_max_height: int = Field(default=4320, ge=16)
+    media_max_frame_rate: float = Field(default=120.0, gt=0)
+    media_max_streams: int = Field(default=32, ge=1)
+    media_probe_timeout_seconds: float = Field(default=60.0, gt=0)
+    # An encode is stopped when it runs longer than this many times the source's duration (plus a minute).
+    media_encode_timeout_factor: float = Field(default=20.0, gt=0)
+    media_segment_seconds: int = Field(default=6, ge=2, le=12)
+    media_gop_seconds: int = Field(default=2, ge=1, le=6)
+    media_x264_preset: str = Field(default="veryfast", pattern=r"^[a-z]+$")
+    media_hevc_enabled: bool = False
+    media_first_rungs: int = Field(default=2, ge=0, le=4)  # lowest rungs encoded and published first
+    media_chunk_seconds: int = Field(default=60, ge=12)       # chunk length for parallel encoding
+    media_chunk_min_seconds: float = Field(default=300.0, gt=0)  # sources longer than this are chunked
+    media_chunk_workers: int | None = Field(default=None, ge=1, le=64)  # default: CPU count
+    media_chunk_fanout: bool = False                    # chunks as queue jobs (Lambda) instead of a pool
+    media_work_dir: Path | None = None                  # scratch space (Lambda: /tmp); default: system temp
+    media_poster_candidates: int = Field(default=5, ge=1, le=20)
+    media_storyboard_interval_seconds: float = Field(default=10.0, ge=1)
+    media_job_stall_seconds: int = Field(default=300, ge=30)  # watchdog: no heartbeat this long = dead worker
+    # Envelope encryption of content keys: base64 of 32 bytes; default derived from SIGNING_SECRET.
+    media_master_key: str | None = Field(default=None, min_length=40)
+    media_previous_master_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Scheduled jobs: Vercel Cron sends "Authorization: Bearer $CRON_SECRET".
     cron_secret: str | None = Field(default=None, min_length=16)
     finished_job_retention_days: int = Field(default=7, ge=1, le=365)
@@ -146,7 +177,12 @@ class Settings(BaseSettings):
         return value or None
 
     @field_validator(
-        "cors_origins", "jwt_previous_secrets", "jwt_previous_public_keys", "trusted_proxies", mode="before"
+        "cors_origins",
+        "jwt_previous_secrets",
+        "jwt_previous_public_keys",
+        "trusted_proxies",
+        "media_previous_master_keys",
+        mode="before",
     )
     @classmethod
     def _split_origins(cls, value: object) -> object:
