@@ -53,3 +53,22 @@ def test_auth_overhead_bench_runs_without_a_database() -> None:
     assert done.returncode == 0, done.stderr or done.stdout
     rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("| ")}
     assert {"plain", "signature", "authed"} <= set(rows), done.stdout
+
+
+def test_transcode_bench_prints_every_row_on_a_tiny_clip() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "transcode.py"), "--seconds", "4", "--height", "180"],
+        cwd=REPO,
+        env=env | {"MEDIA_X264_PRESET": "ultrafast"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr or done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert any("one decode" in row for row in rows) and any("first playable" in row for row in rows), (
+        done.stdout
+    )
+    assert any("2 workers" in row for row in rows), done.stdout

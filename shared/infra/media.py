@@ -31,6 +31,9 @@ ALLOWED_DEMUXERS = (
     "ogg",
 )
 
+# 8K plus the padding codecs add to coded sizes (macroblock/CTU alignment).
+MAX_DECODE_PIXELS = (7680 + 64) * (4320 + 64)
+
 
 class MediaToolError(Exception):
     """ffmpeg failed, timed out, or a file could not be probed."""
@@ -68,6 +71,7 @@ def ffmpeg_command(
     input_format: str,
     output_args: list[str],
     input_options: tuple[str, ...] = (),
+    max_pixels: int = MAX_DECODE_PIXELS,
 ) -> list[str]:
     """An ffmpeg argv reading one local file with an explicit, allowed demuxer (never guessed)."""
     demuxer = allowed_demuxer(input_format)
@@ -75,6 +79,9 @@ def ffmpeg_command(
         binary,
         *SAFE_GLOBAL_ARGS,
         *SAFE_INPUT_ARGS,
+        # Decoders refuse frames above this, even when a stream changes size after the probed header.
+        "-max_pixels",
+        str(max_pixels),
         *input_options,
         "-f",
         demuxer,
@@ -108,6 +115,11 @@ async def run_ffmpeg(argv: list[str], *, timeout: float) -> FfmpegResult:  # noq
         process.kill()
         await process.wait()
         raise MediaToolError(f"ffmpeg took longer than {timeout:g} s and was stopped") from None
+    except asyncio.CancelledError:
+        # A cancelled job must not leave ffmpeg running (and writing) behind it.
+        process.kill()
+        await asyncio.shield(process.wait())
+        raise
     result = FfmpegResult(
         process.returncode or 0, stdout.decode(errors="replace"), stderr.decode(errors="replace")
     )

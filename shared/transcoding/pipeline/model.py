@@ -1,4 +1,4 @@
-"""The values passed between the pipeline's steps: probed source, ladder rungs, encoded and packaged outputs."""
+"""Values passed between the pipeline's steps: probed source, ladder rungs, encoded and packaged outputs."""
 
 from __future__ import annotations
 
@@ -79,8 +79,9 @@ class ContentKeys:
     """A per-asset key set: CENC (DASH) key with its KID, and a separate AES-128 key for HLS."""
 
     key_id: bytes  # 16 bytes, the CENC default_KID
-    cenc_key: bytes  # 16 bytes
-    hls_key: bytes  # 16 bytes
+    # repr=False: a traceback or debug log of the key set must never print key material.
+    cenc_key: bytes = field(repr=False)  # 16 bytes
+    hls_key: bytes = field(repr=False)  # 16 bytes
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class SubtitleTrack:
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Poster candidates, storyboard sprite sheets and their WebVTT thumbnails track (paths relative to the asset root)."""
+    """Poster candidates, storyboard sprites and their WebVTT thumbnails track (paths from the asset root)."""
 
     posters: list[str]
     storyboards: list[str]

@@ -40,6 +40,18 @@ def generate_clip(
     if video_bitrate:
         video += ["-b:v", video_bitrate]
     audio = ["-c:a", "aac", "-b:a", "128k", "-ac", "2"] if audio_languages else []
-    argv = [binary, *SAFE_GLOBAL_ARGS, "-y", *inputs, *maps, *video, *audio, *metadata, "-f", container, str(path)]
+    argv = [
+        binary,
+        *SAFE_GLOBAL_ARGS,
+        "-y",
+        *inputs,
+        *maps,
+        *video,
+        *audio,
+        *metadata,
+        "-f",
+        container,
+        str(path),
+    ]
     subprocess.run(argv, check=True, timeout=timeout, stdin=subprocess.DEVNULL, capture_output=True)
     return path
