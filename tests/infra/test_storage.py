@@ -3,6 +3,7 @@ the local folder via its ASGI app, and S3 via boto3 against a moto server on 127
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import uuid
@@ -28,8 +29,11 @@ from shared.infra.storage import (
 from shared.infra.storage.local_http import app as default_storage_app
 from shared.infra.storage.local_http import create_storage_app
 from shared.infra.storage.rules import (
+    BadDigest,
+    IncompleteBody,
     InvalidObjectKey,
     InvalidPart,
+    InvalidStorageArgument,
     NoSuchUpload,
     ObjectKeyConflict,
     ObjectNotFound,
@@ -247,6 +251,110 @@ async def test_range_request(backend: Backend) -> None:
     assert open_ended_past_the_end.status_code == 416
 
 
+async def test_presigned_upload_binds_length_and_sha256(backend: Backend) -> None:
+    storage, key = backend.storage, backend.key("uploads/bound-body.mp4")
+    body = b"the announced file" * 100
+    digest = hashlib.sha256(body).hexdigest()
+    checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+    upload = await storage.presign_upload(
+        key, content_type="video/mp4", content_length=len(body), sha256=digest.upper()
+    )
+
+    # The client sends the checksum header; Content-Length is the body's own (browsers set it).
+    assert upload.headers == {"Content-Type": "video/mp4", "x-amz-checksum-sha256": checksum}
+    if not backend.verifies_signatures:
+        # moto verifies neither signatures nor checksums; S3 refuses a body other than the signed
+        # Content-Length (SignatureDoesNotMatch) and hashes it against x-amz-checksum-sha256 (BadDigest).
+        signed = parse_qs(urlsplit(upload.url).query)["X-Amz-SignedHeaders"][0].split(";")
+        assert {"content-length", "content-type", "x-amz-checksum-sha256"} <= set(signed)
+        put = await backend.call(upload, content=body)
+        assert put.status_code == 200, put.text
+        assert await storage.get_bytes(key) == body
+        return
+    same_size_other_bytes = body[:-1] + b"!"
+    wrong = await backend.call(upload, content=same_size_other_bytes)
+    assert wrong.status_code == 400 and wrong.json()["code"] == "bad_digest"
+    assert await storage.head(key) is None
+    shorter = await backend.call(upload, content=body[:-1])
+    assert shorter.status_code == 403 and shorter.json()["code"] == "content_length_mismatch"
+    no_checksum = await backend.http.put(upload.url, content=body, headers={"Content-Type": "video/mp4"})
+    assert no_checksum.status_code == 403 and no_checksum.json()["code"] == "checksum_header_mismatch"
+    other_checksum = base64.b64encode(hashlib.sha256(same_size_other_bytes).digest()).decode()
+    forged_header = await backend.call(
+        upload, content=same_size_other_bytes, headers={"x-amz-checksum-sha256": other_checksum}
+    )
+    assert forged_header.status_code == 403 and forged_header.json()["code"] == "checksum_header_mismatch"
+
+    async def streamed() -> AsyncIterator[bytes]:  # chunked: no Content-Length, as S3 refuses too
+        yield body
+
+    chunked = await backend.http.put(upload.url, content=streamed(), headers=upload.headers)
+    assert chunked.status_code == 403 and chunked.json()["code"] == "content_length_mismatch"
+    for forged in (tamper(upload.url, len=str(len(body) + 1)), tamper(upload.url, sha="0" * 64)):
+        refused = await backend.http.put(forged, content=body, headers=upload.headers)
+        assert refused.status_code == 403 and refused.json()["code"] == "invalid_signature"
+    assert await storage.head(key) is None
+    assert isinstance(storage, LocalStorage) and not any((storage.root / ".tmp").iterdir())
+
+    put = await backend.call(upload, content=body)
+    assert put.status_code == 200, put.text
+    assert put.headers["x-amz-checksum-sha256"] == checksum
+    stored = await storage.head(key)
+    assert stored is not None and stored.size == len(body)
+
+    # Used again after the upload, the URL cannot replace the file with anything else.
+    again = await backend.call(upload, content=same_size_other_bytes)
+    assert again.status_code == 400 and again.json()["code"] == "bad_digest"
+    assert await storage.get_bytes(key) == body
+    assert (await storage.head(key)) == stored
+
+
+async def test_presign_upload_refuses_bad_bindings(backend: Backend) -> None:
+    key = backend.key("uploads/args.mp4")
+    storage = backend.storage
+    attempts: list[Callable[[], Awaitable[object]]] = [
+        lambda: storage.presign_upload(key, content_type="video/mp4", content_length=-1),
+        lambda: storage.presign_upload(key, content_type="video/mp4", content_length=5 * 1024**3 + 1),
+        lambda: storage.presign_upload(key, content_type="video/mp4", sha256="ab" * 31),
+        lambda: storage.presign_upload(key, content_type="video/mp4", sha256="zz" * 32),
+        lambda: storage.presign_upload_part(key, "a" * 32, 1, content_length=-5),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidStorageArgument):
+            await attempt()
+
+
+async def test_local_body_length_checked_while_writing(local: Backend) -> None:
+    storage = local.storage
+    assert isinstance(storage, LocalStorage)
+    key = local.key("direct.bin")
+
+    async def body(*chunks: bytes) -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    for chunks in ((b"x" * 9,), (b"x" * 6, b"x" * 5)):
+        with pytest.raises(IncompleteBody):
+            await storage.write_object_stream(
+                key, body(*chunks), content_type="text/plain", content_length=10
+            )
+    with pytest.raises(BadDigest):
+        await storage.write_object_stream(
+            key, body(b"x" * 10), content_type="text/plain", sha256=hashlib.sha256(b"y" * 10).hexdigest()
+        )
+    assert await storage.head(key) is None
+    assert not any((storage.root / ".tmp").iterdir())
+    stored = await storage.write_object_stream(
+        key,
+        body(b"x" * 4, b"x" * 6),
+        content_type="text/plain",
+        content_length=10,
+        sha256=hashlib.sha256(b"x" * 10).hexdigest(),
+    )
+    assert stored.size == 10
+
+
 # --- multipart -----------------------------------------------------------------------------------------
 
 
@@ -289,6 +397,32 @@ async def test_multipart_upload_with_resume(backend: Backend) -> None:
     assert head is not None and head.etag == stored.etag and head.content_type == "video/x-matroska"
     with pytest.raises(NotFound):
         await storage.list_parts(key, upload_id)  # completed uploads are gone
+
+
+async def test_part_urls_bind_their_length(backend: Backend) -> None:
+    storage, key = backend.storage, backend.key("uploads/bound-parts.mp4")
+    first, last = b"1" * (5 * MiB), b"the remainder"
+    upload_id = await storage.create_multipart_upload(key, content_type="video/mp4")
+    one = await storage.presign_upload_part(key, upload_id, 1, content_length=len(first))
+    two = await storage.presign_upload_part(key, upload_id, 2, content_length=len(last))
+    assert one.headers == {} and two.headers == {}
+    if not backend.verifies_signatures:
+        for request in (one, two):
+            signed = parse_qs(urlsplit(request.url).query)["X-Amz-SignedHeaders"][0].split(";")
+            assert "content-length" in signed  # S3 refuses another length (SignatureDoesNotMatch)
+    else:
+        for request, content in ((one, first[:-1]), (two, last + b"!"), (two, first)):
+            refused = await backend.call(request, content=content)
+            assert refused.status_code == 403 and refused.json()["code"] == "content_length_mismatch"
+        assert await storage.list_parts(key, upload_id) == []
+        forged = tamper(two.url, len=str(len(first)))
+        assert (await backend.http.put(forged, content=first)).json()["code"] == "invalid_signature"
+    for request, content in ((one, first), (two, last)):
+        assert (await backend.call(request, content=content)).status_code == 200
+    parts = await storage.list_parts(key, upload_id)
+    assert [(p.part_number, p.size) for p in parts] == [(1, len(first)), (2, len(last))]
+    stored = await storage.complete_multipart_upload(key, upload_id, parts)
+    assert stored.size == len(first) + len(last)
 
 
 async def test_multipart_completion_checks_parts(backend: Backend) -> None:
@@ -541,6 +675,7 @@ async def test_local_cors(local: Backend) -> None:
     assert "PUT" in preflight.headers["access-control-allow-methods"]
     assert "GET" in preflight.headers["access-control-allow-methods"]
     assert "content-type" in preflight.headers["access-control-allow-headers"].lower()
+    assert "x-amz-checksum-sha256" in preflight.headers["access-control-allow-headers"].lower()
 
     put = await local.call(request, content=b"chunk", headers={"Origin": "http://localhost:5173"})
     assert put.status_code == 200

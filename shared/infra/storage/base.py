@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -58,6 +59,24 @@ class Storage(Protocol):
         """Delete an object (absent is fine)."""
         ...
 
+    async def download_file(self, key: str, path: Path) -> StoredObject:
+        """Stream an object into a local file (large media: never whole in memory); NotFound when absent."""
+        ...
+
+    async def upload_file(
+        self, key: str, path: Path, *, content_type: str, cache_control: str | None = None
+    ) -> StoredObject:
+        """Stream a local file into an object (multipart on S3 for large files)."""
+        ...
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Every key starting with `prefix` (a non-empty string prefix, as S3 means it), sorted."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix` (non-empty); return how many."""
+        ...
+
     async def presign_download(
         self, key: str, *, expires_in: int | None = None, filename: str | None = None
     ) -> PresignedRequest:
@@ -65,9 +84,19 @@ class Storage(Protocol):
         ...
 
     async def presign_upload(
-        self, key: str, *, content_type: str, expires_in: int | None = None
+        self,
+        key: str,
+        *,
+        content_type: str,
+        expires_in: int | None = None,
+        content_length: int | None = None,
+        sha256: str | None = None,
     ) -> PresignedRequest:
-        """A single PUT URL for an object up to the backend's single-request limit."""
+        """A single PUT URL for an object up to the backend's single-request limit.
+
+        `content_length` binds the exact body size and `sha256` (hex) the body's digest: storage refuses
+        any other body, and the client must send the returned headers (x-amz-checksum-sha256).
+        """
         ...
 
     async def create_multipart_upload(self, key: str, *, content_type: str) -> str:
@@ -75,9 +104,15 @@ class Storage(Protocol):
         ...
 
     async def presign_upload_part(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int | None = None,
+        content_length: int | None = None,
     ) -> PresignedRequest:
-        """A PUT URL for one part (1..10000)."""
+        """A PUT URL for one part (1..10000); `content_length` binds the part's exact size."""
         ...
 
     async def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:

@@ -22,12 +22,15 @@ from urllib.parse import quote, urlencode
 
 from shared.infra.storage.base import PresignedRequest, StoredObject, UploadedPart
 from shared.infra.storage.rules import (
+    CHECKSUM_SHA256_HEADER,
     DEFAULT_CONTENT_TYPE,
     MAX_PART_BYTES,
     MAX_SINGLE_PUT_BYTES,
     MIN_PART_BYTES,
     STORAGE_PATH_PREFIX,
+    BadDigest,
     EntityTooSmall,
+    IncompleteBody,
     InvalidPart,
     InvalidSignature,
     MiB,
@@ -37,18 +40,23 @@ from shared.infra.storage.rules import (
     ObjectTooLarge,
     UrlExpired,
     check_completion_parts,
+    checksum_sha256_value,
     content_disposition,
     multipart_etag,
     normalize_etag,
     quote_etag,
     resolve_expires_in,
+    validate_content_length,
     validate_content_type,
     validate_key,
     validate_part_number,
+    validate_prefix,
+    validate_sha256,
 )
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _WRITE_BUFFER = 1 * MiB
 _COPY_BUFFER = 4 * MiB
 SignedOp = Literal["get", "put", "part"]
@@ -65,6 +73,8 @@ class SignedGrant:
     part_number: int = 0
     content_type: str = ""
     filename: str = ""
+    content_length: int | None = None  # the exact body size the upload must have, when bound
+    sha256: str = ""  # hex digest the body must hash to (put only), when bound
 
 
 @dataclass
@@ -85,9 +95,11 @@ def _md5_file(handle: BinaryIO) -> str:
     return quote_etag(digest.hexdigest())
 
 
-def _write_chunk(handle: BinaryIO, digest: Any, data: bytes) -> None:
+def _write_chunk(handle: BinaryIO, digest: Any, data: bytes, extra: Any = None) -> None:
     handle.write(data)
     digest.update(data)
+    if extra is not None:
+        extra.update(data)
 
 
 class LocalStorage:
@@ -168,16 +180,37 @@ class LocalStorage:
         return PresignedRequest(url=url, method="GET", headers={}, expires_in=lifetime)
 
     async def presign_upload(
-        self, key: str, *, content_type: str, expires_in: int | None = None
+        self,
+        key: str,
+        *,
+        content_type: str,
+        expires_in: int | None = None,
+        content_length: int | None = None,
+        sha256: str | None = None,
     ) -> PresignedRequest:
-        """A signed PUT URL for one object up to 5 GiB; the Content-Type header is part of the grant."""
+        """A signed PUT URL for one object up to 5 GiB; Content-Type (and length, checksum) are the grant.
+
+        As on S3: a bound length must be the request's Content-Length, and a bound SHA-256 must be sent
+        as x-amz-checksum-sha256 and match the body (checked while writing; nothing is stored otherwise).
+        """
         validate_key(key)
         validate_content_type(content_type)
         lifetime = resolve_expires_in(expires_in, self.default_expires_in)
-        url = self.sign_url("put", key, expires_at=self._now() + lifetime, content_type=content_type)
-        return PresignedRequest(
-            url=url, method="PUT", headers={"Content-Type": content_type}, expires_in=lifetime
+        headers = {"Content-Type": content_type}
+        if content_length is not None:
+            validate_content_length(content_length, MAX_SINGLE_PUT_BYTES)
+        if sha256 is not None:
+            sha256 = validate_sha256(sha256)
+            headers[CHECKSUM_SHA256_HEADER] = checksum_sha256_value(sha256)
+        url = self.sign_url(
+            "put",
+            key,
+            expires_at=self._now() + lifetime,
+            content_type=content_type,
+            content_length=content_length,
+            sha256=sha256 or "",
         )
+        return PresignedRequest(url=url, method="PUT", headers=headers, expires_in=lifetime)
 
     async def create_multipart_upload(self, key: str, *, content_type: str) -> str:
         """Start a multipart upload; return its upload id."""
@@ -186,15 +219,28 @@ class LocalStorage:
         return await asyncio.to_thread(self._create_upload_sync, key, content_type)
 
     async def presign_upload_part(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int | None = None,
+        content_length: int | None = None,
     ) -> PresignedRequest:
-        """A signed PUT URL for one part (1..10000) of up to 5 GiB."""
+        """A signed PUT URL for one part (1..10000) of up to 5 GiB, of exactly `content_length` when given."""
         validate_key(key)
         self._upload_dir(upload_id)
         validate_part_number(part_number)
+        if content_length is not None:
+            validate_content_length(content_length, MAX_PART_BYTES)
         lifetime = resolve_expires_in(expires_in, self.default_expires_in)
         url = self.sign_url(
-            "part", key, expires_at=self._now() + lifetime, upload_id=upload_id, part_number=part_number
+            "part",
+            key,
+            expires_at=self._now() + lifetime,
+            upload_id=upload_id,
+            part_number=part_number,
+            content_length=content_length,
         )
         return PresignedRequest(url=url, method="PUT", headers={}, expires_in=lifetime)
 
@@ -216,6 +262,31 @@ class LocalStorage:
         validate_key(key)
         await asyncio.to_thread(self._abort_sync, key, upload_id)
 
+    async def download_file(self, key: str, path: Path) -> StoredObject:
+        """Copy the object into a local file (written beside it, then renamed); ObjectNotFound when absent."""
+        validate_key(key)
+        return await asyncio.to_thread(self._download_sync, key, Path(path))
+
+    async def upload_file(
+        self, key: str, path: Path, *, content_type: str, cache_control: str | None = None
+    ) -> StoredObject:
+        """Copy a local file into the object, atomically (Cache-Control kept in its metadata)."""
+        validate_key(key)
+        validate_content_type(content_type)
+        return await asyncio.to_thread(self._upload_sync, key, Path(path), content_type, cache_control)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Every key starting with `prefix`, sorted."""
+        validate_prefix(prefix)
+        return await asyncio.to_thread(self._list_keys_sync, prefix)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix`; return how many."""
+        keys = await self.list_keys(prefix)
+        for key in keys:
+            await asyncio.to_thread(self._delete_sync, key)
+        return len(keys)
+
     # --- used by the HTTP side (local_http) ---------------------------------------------------------
 
     def sign_url(
@@ -228,9 +299,12 @@ class LocalStorage:
         part_number: int = 0,
         content_type: str = "",
         filename: str = "",
+        content_length: int | None = None,
+        sha256: str = "",
     ) -> str:
         """Build a signed URL for `op` on `key` valid until the unix time `expires_at`."""
         validate_key(key)
+        length = "" if content_length is None else str(content_length)
         params: dict[str, str] = {"op": op}
         if op == "part":
             params.update(upload=upload_id, part=str(part_number))
@@ -238,6 +312,10 @@ class LocalStorage:
             params["ct"] = content_type
         if filename:
             params["fn"] = filename
+        if length:
+            params["len"] = length
+        if sha256:
+            params["sha"] = sha256
         params["exp"] = str(expires_at)
         params["sig"] = self._signature(
             op,
@@ -247,6 +325,8 @@ class LocalStorage:
             str(part_number) if part_number else "",
             content_type,
             filename,
+            length,
+            sha256,
         )
         return f"{self.base_url}{STORAGE_PATH_PREFIX}{quote(key, safe='/')}?{urlencode(params)}"
 
@@ -256,11 +336,14 @@ class LocalStorage:
         op, sig, exp = params.get("op", ""), params.get("sig", ""), params.get("exp", "")
         upload_id, part = params.get("upload", ""), params.get("part", "")
         content_type, filename = params.get("ct", ""), params.get("fn", "")
+        length, sha256 = params.get("len", ""), params.get("sha", "")
         if op not in ("get", "put", "part") or not sig or not _DIGITS.fullmatch(exp):
             raise InvalidSignature("This is not a signed storage URL.")
         if (op == "part") != bool(upload_id and _DIGITS.fullmatch(part)):
             raise InvalidSignature("This is not a signed storage URL.")
-        expected = self._signature(op, key, exp, upload_id, part, content_type, filename)
+        if (length and not _DIGITS.fullmatch(length)) or (sha256 and not _SHA256.fullmatch(sha256)):
+            raise InvalidSignature("This is not a signed storage URL.")
+        expected = self._signature(op, key, exp, upload_id, part, content_type, filename, length, sha256)
         # Both sides as bytes: compare_digest refuses non-ASCII str, which a forged URL may carry.
         if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
             raise InvalidSignature("The URL's signature does not match.")
@@ -277,6 +360,8 @@ class LocalStorage:
             part_number=int(part) if op == "part" else 0,
             content_type=content_type,
             filename=filename,
+            content_length=int(length) if length else None,
+            sha256=sha256,
         )
 
     async def open_object(self, key: str) -> OpenedObject:
@@ -285,25 +370,46 @@ class LocalStorage:
         return await asyncio.to_thread(self._open_sync, key)
 
     async def write_object_stream(
-        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str,
+        content_length: int | None = None,
+        sha256: str | None = None,
     ) -> StoredObject:
-        """Store a streamed body as the object, atomically, refusing more than `max_object_size`."""
+        """Store a streamed body as the object, atomically, refusing more than `max_object_size`.
+
+        With `content_length` the body must have exactly that size (IncompleteBody), with `sha256` that
+        digest (BadDigest); a refused body leaves nothing behind and an earlier object untouched.
+        """
         validate_key(key)
         validate_content_type(content_type)
-        temp, etag = await self._receive(chunks, self.max_object_size)
+        temp, etag = await self._receive(
+            chunks,
+            self.max_object_size,
+            content_length=content_length,
+            sha256=validate_sha256(sha256) if sha256 else None,
+        )
         try:
             return await asyncio.to_thread(self._publish_object, key, temp, etag, content_type)
         finally:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
 
     async def write_part_stream(
-        self, key: str, upload_id: str, part_number: int, chunks: AsyncIterable[bytes]
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_length: int | None = None,
     ) -> UploadedPart:
         """Store a streamed part of a multipart upload (replacing an earlier upload of that part)."""
         validate_key(key)
         validate_part_number(part_number)
         await asyncio.to_thread(self._load_upload, key, upload_id)  # fail before reading the body
-        temp, etag = await self._receive(chunks, self.max_part_size)
+        temp, etag = await self._receive(chunks, self.max_part_size, content_length=content_length)
         try:
             return await asyncio.to_thread(self._publish_part, key, upload_id, part_number, temp, etag)
         finally:
@@ -315,20 +421,37 @@ class LocalStorage:
         return int(self._clock())
 
     def _signature(
-        self, op: str, key: str, exp: str, upload_id: str, part: str, content_type: str, filename: str
+        self,
+        op: str,
+        key: str,
+        exp: str,
+        upload_id: str,
+        part: str,
+        content_type: str,
+        filename: str,
+        length: str,
+        sha256: str,
     ) -> str:
         # JSON keeps the canonical form unambiguous whatever the fields contain.
         canonical = json.dumps(
-            ["cinema-storage-v1", op, key, exp, upload_id, part, content_type, filename],
+            ["cinema-storage-v2", op, key, exp, upload_id, part, content_type, filename, length, sha256],
             separators=(",", ":"),
         )
         mac = hmac.new(self._secret, canonical.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
-    async def _receive(self, chunks: AsyncIterable[bytes], limit: int) -> tuple[Path, str]:
-        """Stream a body into a temp file (md5 on the way); return the file and its ETag."""
+    async def _receive(
+        self,
+        chunks: AsyncIterable[bytes],
+        limit: int,
+        *,
+        content_length: int | None = None,
+        sha256: str | None = None,
+    ) -> tuple[Path, str]:
+        """Stream a body into a temp file (md5, and sha256 when bound, on the way); return it and its ETag."""
         temp, handle = await asyncio.to_thread(self._new_temp)
         digest = hashlib.md5(usedforsecurity=False)
+        checksum = hashlib.sha256() if sha256 else None
         size = 0
         buffer = bytearray()
         try:
@@ -336,14 +459,20 @@ class LocalStorage:
                 size += len(chunk)
                 if size > limit:
                     raise ObjectTooLarge(f"The body exceeds the limit of {limit} bytes.")
+                if content_length is not None and size > content_length:
+                    raise IncompleteBody(f"The body is longer than the {content_length} bytes announced.")
                 buffer += chunk
                 # Batch the many small ASGI chunks so each thread hop writes about a megabyte.
                 if len(buffer) >= _WRITE_BUFFER:
-                    await asyncio.to_thread(_write_chunk, handle, digest, bytes(buffer))
+                    await asyncio.to_thread(_write_chunk, handle, digest, bytes(buffer), checksum)
                     buffer.clear()
             if buffer:
-                await asyncio.to_thread(_write_chunk, handle, digest, bytes(buffer))
+                await asyncio.to_thread(_write_chunk, handle, digest, bytes(buffer), checksum)
             await asyncio.to_thread(handle.close)
+            if content_length is not None and size != content_length:
+                raise IncompleteBody(f"{size} bytes arrived; the upload was signed for {content_length}.")
+            if checksum is not None and not hmac.compare_digest(checksum.hexdigest(), sha256 or ""):
+                raise BadDigest("The body's SHA-256 does not match the checksum the upload was signed for.")
         except BaseException:
             handle.close()
             temp.unlink(missing_ok=True)
@@ -449,6 +578,52 @@ class LocalStorage:
             return self._publish_object(key, temp, etag, content_type)
         finally:
             temp.unlink(missing_ok=True)
+
+    def _download_sync(self, key: str, path: Path) -> StoredObject:
+        opened = self._open_sync(key)
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        try:
+            with opened.file, open(temp, "wb") as target:
+                shutil.copyfileobj(opened.file, target, _COPY_BUFFER)
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        return opened.info
+
+    def _upload_sync(
+        self, key: str, path: Path, content_type: str, cache_control: str | None
+    ) -> StoredObject:
+        temp, handle = self._new_temp()
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with handle, open(path, "rb") as source:
+                while chunk := source.read(_COPY_BUFFER):
+                    _write_chunk(handle, digest, chunk)
+            stored = self._publish_object(key, temp, quote_etag(digest.hexdigest()), content_type)
+        finally:
+            temp.unlink(missing_ok=True)
+        if cache_control:
+            meta = self._read_json(self._meta_path(key))
+            self._write_json(self._meta_path(key), {**meta, "cache_control": cache_control})
+        return stored
+
+    def _list_keys_sync(self, prefix: str) -> list[str]:
+        # Walk only the folder the prefix names (up to its last '/'); a partial last segment filters.
+        folder = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        keys: list[str] = []
+        if not folder.is_dir():
+            return keys
+        for current, dirs, files in os.walk(folder):
+            # .meta, .tmp and .multipart hold no objects (no key segment may start with '.').
+            dirs[:] = [name for name in dirs if not name.startswith(".")]
+            base = Path(current).relative_to(self.root).as_posix()
+            for name in files:
+                if name.startswith("."):
+                    continue
+                key = name if base == "." else f"{base}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
 
     def _delete_sync(self, key: str) -> None:
         for path, top in ((self._object_path(key), self.root), (self._meta_path(key), self.root / ".meta")):

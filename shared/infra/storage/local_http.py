@@ -19,7 +19,15 @@ from shared.errors import AppError, NotFound
 from shared.http.problems import app_error_response, problem_response
 from shared.infra.storage.base import Storage
 from shared.infra.storage.local import LocalStorage, OpenedObject, SignedGrant
-from shared.infra.storage.rules import ContentTypeMismatch, ObjectTooLarge, content_disposition
+from shared.infra.storage.rules import (
+    CHECKSUM_SHA256_HEADER,
+    ChecksumHeaderMismatch,
+    ContentLengthMismatch,
+    ContentTypeMismatch,
+    ObjectTooLarge,
+    checksum_sha256_value,
+    content_disposition,
+)
 
 StorageProvider = Callable[[], Awaitable[Storage]]
 
@@ -36,7 +44,7 @@ CORS_HEADERS = {
 PREFLIGHT_HEADERS = {
     **CORS_HEADERS,
     "Access-Control-Allow-Methods": "GET, HEAD, PUT",
-    "Access-Control-Allow-Headers": "Content-Type, Range, If-None-Match, If-Range",
+    "Access-Control-Allow-Headers": f"Content-Type, Range, If-None-Match, If-Range, {CHECKSUM_SHA256_HEADER}",
     "Access-Control-Max-Age": "3600",
 }
 # Uploaded files are served from the app's own origin in dev: never let one run as a page there.
@@ -144,18 +152,40 @@ def _refuse_declared_length(request: Request, limit: int) -> None:
         raise ObjectTooLarge(f"The body exceeds the limit of {limit} bytes.")
 
 
+def _require_signed_length(request: Request, grant: SignedGrant) -> None:
+    # S3 signs Content-Length when the URL binds it: another value, or none (chunked), fails the signature.
+    expected = grant.content_length
+    if expected is not None and request.headers.get("content-length") != str(expected):
+        raise ContentLengthMismatch(f"This URL accepts only a body of exactly {expected} bytes.")
+
+
 async def _upload(request: Request, storage: LocalStorage, grant: SignedGrant) -> Response:
     # S3 signs the header, so anything but the exact signed value is refused, as there.
     if request.headers.get("content-type", "") != grant.content_type:
         raise ContentTypeMismatch(f"This URL accepts only Content-Type: {grant.content_type}.")
+    _require_signed_length(request, grant)
+    if grant.sha256 and request.headers.get(CHECKSUM_SHA256_HEADER) != checksum_sha256_value(grant.sha256):
+        raise ChecksumHeaderMismatch(f"This URL needs the {CHECKSUM_SHA256_HEADER} header it was signed for.")
     _refuse_declared_length(request, storage.max_object_size)
-    stored = await storage.write_object_stream(grant.key, request.stream(), content_type=grant.content_type)
-    return Response(status_code=200, headers={"ETag": stored.etag, **CORS_HEADERS})
+    stored = await storage.write_object_stream(
+        grant.key,
+        request.stream(),
+        content_type=grant.content_type,
+        content_length=grant.content_length,
+        sha256=grant.sha256 or None,
+    )
+    headers = {"ETag": stored.etag, **CORS_HEADERS}
+    if grant.sha256:
+        headers[CHECKSUM_SHA256_HEADER] = checksum_sha256_value(grant.sha256)  # as S3 answers
+    return Response(status_code=200, headers=headers)
 
 
 async def _upload_part(request: Request, storage: LocalStorage, grant: SignedGrant) -> Response:
+    _require_signed_length(request, grant)
     _refuse_declared_length(request, storage.max_part_size)
-    part = await storage.write_part_stream(grant.key, grant.upload_id, grant.part_number, request.stream())
+    part = await storage.write_part_stream(
+        grant.key, grant.upload_id, grant.part_number, request.stream(), content_length=grant.content_length
+    )
     return Response(status_code=200, headers={"ETag": part.etag, **CORS_HEADERS})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from urllib.parse import quote
@@ -27,6 +28,9 @@ STORAGE_PATH_PREFIX = "/_storage/"
 _KEY_CHARS = re.compile(r"[A-Za-z0-9._~!()=+@,/-]+")
 _CONTENT_TYPE = re.compile(r"[!-~][ -~]{0,254}")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+# The header S3 verifies a body's SHA-256 against (base64 of the digest); signed into upload URLs.
+CHECKSUM_SHA256_HEADER = "x-amz-checksum-sha256"
 
 
 class InvalidObjectKey(BadRequest):
@@ -106,6 +110,34 @@ class ContentTypeMismatch(Forbidden):
     title = "Content type mismatch"
 
 
+class ContentLengthMismatch(Forbidden):
+    """The upload's Content-Length differs from the one the URL was signed for (S3: SignatureDoesNotMatch)."""
+
+    code = "content_length_mismatch"
+    title = "Content length mismatch"
+
+
+class ChecksumHeaderMismatch(Forbidden):
+    """x-amz-checksum-sha256 is missing or differs from the signed value (S3: SignatureDoesNotMatch)."""
+
+    code = "checksum_header_mismatch"
+    title = "Checksum header mismatch"
+
+
+class IncompleteBody(BadRequest):
+    """Fewer (or more) bytes arrived than the Content-Length announced (S3's IncompleteBody)."""
+
+    code = "incomplete_body"
+    title = "Incomplete body"
+
+
+class BadDigest(BadRequest):
+    """The body's SHA-256 differs from the checksum the upload was signed for (S3's BadDigest)."""
+
+    code = "bad_digest"
+    title = "Checksum mismatch"
+
+
 def validate_key(key: str) -> str:
     """Return the key when it is a safe object key, else raise InvalidObjectKey."""
     if not key:
@@ -128,6 +160,17 @@ def validate_key(key: str) -> str:
     return key
 
 
+def validate_prefix(prefix: str) -> str:
+    """Return a non-empty key prefix made of safe key characters (a trailing '/' allowed)."""
+    if not prefix:
+        raise InvalidObjectKey("A key prefix must not be empty (it would name the whole store).")
+    stripped = prefix.rstrip("/")
+    if not stripped or prefix.endswith("//"):
+        raise InvalidObjectKey("The key prefix is malformed.")
+    validate_key(stripped)
+    return prefix
+
+
 def validate_content_type(content_type: str) -> str:
     """Return a printable single-line content type, else raise InvalidStorageArgument."""
     if not _CONTENT_TYPE.fullmatch(content_type) or "/" not in content_type:
@@ -140,6 +183,25 @@ def validate_part_number(part_number: int) -> int:
     if not 1 <= part_number <= MAX_PART_NUMBER:
         raise InvalidStorageArgument(f"Part numbers run from 1 to {MAX_PART_NUMBER}, got {part_number}.")
     return part_number
+
+
+def validate_content_length(content_length: int, limit: int) -> int:
+    """Return a body length in 0..limit, else raise InvalidStorageArgument."""
+    if not 0 <= content_length <= limit:
+        raise InvalidStorageArgument(f"A body length must be between 0 and {limit} bytes.")
+    return content_length
+
+
+def validate_sha256(sha256: str) -> str:
+    """Return a SHA-256 hex digest in lower case, else raise InvalidStorageArgument."""
+    if not _SHA256_HEX.fullmatch(sha256):
+        raise InvalidStorageArgument("A SHA-256 must be 64 hex digits.")
+    return sha256.lower()
+
+
+def checksum_sha256_value(sha256: str) -> str:
+    """The x-amz-checksum-sha256 value (base64 of the digest) for a hex SHA-256."""
+    return base64.b64encode(bytes.fromhex(validate_sha256(sha256))).decode()
 
 
 def resolve_expires_in(expires_in: int | None, default: int) -> int:

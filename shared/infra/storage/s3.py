@@ -6,21 +6,28 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from shared.infra.storage.base import PresignedRequest, StoredObject, UploadedPart
 from shared.infra.storage.rules import (
+    CHECKSUM_SHA256_HEADER,
     DEFAULT_CONTENT_TYPE,
+    MAX_PART_BYTES,
+    MAX_SINGLE_PUT_BYTES,
     EntityTooSmall,
     InvalidPart,
     NoSuchUpload,
     ObjectNotFound,
     check_completion_parts,
+    checksum_sha256_value,
     content_disposition,
     resolve_expires_in,
+    validate_content_length,
     validate_content_type,
     validate_key,
     validate_part_number,
+    validate_prefix,
 )
 
 AddressingStyle = Literal["auto", "path", "virtual"]
@@ -32,7 +39,7 @@ def _translate(error: Exception, operation: str) -> Exception | None:
     if not isinstance(response, dict):
         return None
     code = str(response.get("Error", {}).get("Code", ""))
-    if code == "NoSuchKey" or (operation == "head_object" and code in ("404", "NotFound")):
+    if code == "NoSuchKey" or (operation in ("head_object", "download_file") and code in ("404", "NotFound")):
         return ObjectNotFound("No object is stored under this key.")
     if code == "NoSuchUpload":
         return NoSuchUpload("The upload does not exist (completed, aborted or never created).")
@@ -162,6 +169,69 @@ class S3Storage:
         validate_key(key)
         await asyncio.to_thread(self._call, "delete_object", Key=key)
 
+    async def download_file(self, key: str, path: Path) -> StoredObject:
+        """Stream the object into a local file (boto3's ranged transfer); ObjectNotFound when absent."""
+        validate_key(key)
+        return await asyncio.to_thread(self._download_sync, key, Path(path))
+
+    def _download_sync(self, key: str, path: Path) -> StoredObject:
+        head = self._call("head_object", Key=key)
+        with _s3_errors("download_file"):
+            self._client().download_file(self.bucket, key, str(path))
+        return StoredObject(
+            key=key,
+            size=int(head["ContentLength"]),
+            etag=str(head["ETag"]),
+            content_type=head.get("ContentType"),
+        )
+
+    async def upload_file(
+        self, key: str, path: Path, *, content_type: str, cache_control: str | None = None
+    ) -> StoredObject:
+        """Stream a local file into the object (multipart above boto3's threshold)."""
+        validate_key(key)
+        validate_content_type(content_type)
+        return await asyncio.to_thread(self._upload_sync, key, Path(path), content_type, cache_control)
+
+    def _upload_sync(
+        self, key: str, path: Path, content_type: str, cache_control: str | None
+    ) -> StoredObject:
+        extra = {"ContentType": content_type}
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        with _s3_errors("upload_file"):
+            self._client().upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+        head = self._call("head_object", Key=key)
+        return StoredObject(
+            key=key, size=int(head["ContentLength"]), etag=str(head["ETag"]), content_type=content_type
+        )
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Every key starting with `prefix`, sorted."""
+        validate_prefix(prefix)
+        return await asyncio.to_thread(self._list_keys_sync, prefix)
+
+    def _list_keys_sync(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        with _s3_errors("list_objects_v2"):
+            paginator = self._client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(str(item["Key"]) for item in page.get("Contents", []))
+        return sorted(keys)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix` (batches of 1000); return how many."""
+        keys = await self.list_keys(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            answer = await asyncio.to_thread(
+                self._call, "delete_objects", Delete={"Objects": batch, "Quiet": True}
+            )
+            # delete_objects answers 200 even when some keys failed: they are listed under Errors.
+            if failed := answer.get("Errors"):
+                raise OSError(f"{len(failed)} object(s) under {prefix!r} were not deleted: {failed[0]}")
+        return len(keys)
+
     async def presign_download(
         self, key: str, *, expires_in: int | None = None, filename: str | None = None
     ) -> PresignedRequest:
@@ -175,17 +245,31 @@ class S3Storage:
         return PresignedRequest(url=url, method="GET", headers={}, expires_in=lifetime)
 
     async def presign_upload(
-        self, key: str, *, content_type: str, expires_in: int | None = None
+        self,
+        key: str,
+        *,
+        content_type: str,
+        expires_in: int | None = None,
+        content_length: int | None = None,
+        sha256: str | None = None,
     ) -> PresignedRequest:
-        """A PUT URL for one object up to 5 GiB; Content-Type is a signed header, so it must match."""
+        """A PUT URL for one object up to 5 GiB; Content-Type (and Content-Length, the checksum) are signed.
+
+        With `sha256`, S3 hashes the body itself and refuses a different one (BadDigest), so the URL can
+        only ever store the announced file, even when used again after the upload completed.
+        """
         validate_key(key)
         validate_content_type(content_type)
         lifetime = resolve_expires_in(expires_in, self.default_expires_in)
-        params = {"Key": key, "ContentType": content_type}
+        params: dict[str, Any] = {"Key": key, "ContentType": content_type}
+        headers = {"Content-Type": content_type}
+        if content_length is not None:
+            # A signed header: the browser sets it from the body, so it is not among the headers to send.
+            params["ContentLength"] = validate_content_length(content_length, MAX_SINGLE_PUT_BYTES)
+        if sha256 is not None:
+            params["ChecksumSHA256"] = headers[CHECKSUM_SHA256_HEADER] = checksum_sha256_value(sha256)
         url = await asyncio.to_thread(self._presign, "put_object", params, lifetime)
-        return PresignedRequest(
-            url=url, method="PUT", headers={"Content-Type": content_type}, expires_in=lifetime
-        )
+        return PresignedRequest(url=url, method="PUT", headers=headers, expires_in=lifetime)
 
     async def create_multipart_upload(self, key: str, *, content_type: str) -> str:
         """Start a multipart upload; return its upload id."""
@@ -197,15 +281,23 @@ class S3Storage:
         return str(response["UploadId"])
 
     async def presign_upload_part(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int | None = None,
+        content_length: int | None = None,
     ) -> PresignedRequest:
-        """A PUT URL for one part (1..10000); the response's ETag header is needed to complete."""
+        """A PUT URL for one part (1..10000), its Content-Length signed when given; ETag is needed later."""
         validate_key(key)
         validate_part_number(part_number)
         if not upload_id:
             raise NoSuchUpload("The upload id is empty.")
         lifetime = resolve_expires_in(expires_in, self.default_expires_in)
-        params = {"Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        params: dict[str, Any] = {"Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        if content_length is not None:
+            params["ContentLength"] = validate_content_length(content_length, MAX_PART_BYTES)
         url = await asyncio.to_thread(self._presign, "upload_part", params, lifetime)
         return PresignedRequest(url=url, method="PUT", headers={}, expires_in=lifetime)
 
