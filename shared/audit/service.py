@@ -47,6 +47,10 @@ EVENTS = frozenset(
         "catalog_deleted",
         "catalog_restored",
         "catalog_imported",
+        "media_upload_created",
+        "media_upload_completed",
+        "media_upload_rejected",
+        "media_upload_aborted",
     }
 )
 

@@ -1,0 +1,1 @@
+"""Media: direct uploads of source files, their sources and assets, and subtitle tracks."""
