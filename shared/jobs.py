@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 # Importing a module registers its @register(kind) handlers; add a domain's jobs module here.
-HANDLER_MODULES: tuple[str, ...] = ("shared.mail.jobs",)
+HANDLER_MODULES: tuple[str, ...] = ("shared.mail.jobs", "shared.events.jobs", "shared.transcoding.jobs")
 
 
 def load_handlers() -> None:

@@ -33,6 +33,7 @@ def test_serverless_environment_passes_settings_validation(monkeypatch: pytest.M
         "DATABASE_URL": "postgresql://u:p@db.example:6543/postgres",
         "UPSTASH_REDIS_REST_URL": "https://example.upstash.io",
         "SIGNING_SECRET": "s" * 48,
+        "MEDIA_MASTER_KEY": "bWVkaWEtbWFzdGVyLWtleS1mb3ItdGVzdHMtb25seSE=",  # base64 of 32 bytes
     }
     for name, value in environment.items():
         if isinstance(value, str) and "${" not in value:

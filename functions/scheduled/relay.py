@@ -1,4 +1,4 @@
-"""Scheduled Lambda: forward the transactional outbox's jobs to SQS, every minute."""
+"""Scheduled Lambda, every minute: forward the outbox's jobs to SQS, then re-queue stalled transcodes."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 
 from shared.http.logging import configure_logging
 from shared.infra.loop_local import reset_all
-from shared.maintenance.service import run_relay
+from shared.maintenance.service import run_frequent
 from shared.settings import Settings, get_settings
 
 
 async def _run(settings: Settings) -> dict[str, Any]:
     try:
-        return {"relayed_jobs": await run_relay(settings=settings)}
+        return dict(await run_frequent(settings=settings))
     finally:
         # A fresh loop per invocation: close its clients so a warm container holds no dead connections.
         await reset_all()

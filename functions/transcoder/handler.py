@@ -10,6 +10,7 @@ from shared.infra.loop_local import reset_all
 from shared.infra.queue.worker import handle_sqs_batch
 from shared.jobs import load_handlers
 from shared.settings import get_settings
+from shared.transcoding.orchestrate import sweep_work_dirs
 
 
 async def _run(event: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +24,10 @@ async def _run(event: dict[str, Any]) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS event source entry point (ReportBatchItemFailures)."""
-    configure_logging(get_settings().log_level)
+    settings = get_settings()
+    configure_logging(settings.log_level)
     load_handlers()
+    # One invocation at a time per environment, and /tmp outlives invocations: a job killed by the
+    # timeout left its scratch behind, which would otherwise eat the 10 GB of ephemeral storage.
+    sweep_work_dirs(settings)
     return asyncio.run(_run(event))
