@@ -55,6 +55,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
         print("seed data applied", flush=True)
         if with_catalog:
             print(asyncio.run(seed_demo_catalog(url)))
+            from shared.transcoding.demo import seed_demo_media_url
+
+            # Generated clips queued for the worker, which transcodes them on its first start.
+            print(asyncio.run(seed_demo_media_url(url)))
     except SeedError as error:
         print(f"seeding failed: {error}", file=sys.stderr)
         return 1
@@ -66,6 +70,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from shared.http.logging import configure_logging
     from shared.infra.queue.worker import run_worker
     from shared.jobs import load_handlers
+    from shared.transcoding.watchdog import watchdog_loop
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -78,7 +83,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_worker(stop=stop, concurrency=args.concurrency)
+        # The watchdog re-queues transcodes whose worker died (production runs it from the scheduled relay).
+        await asyncio.gather(run_worker(stop=stop, concurrency=args.concurrency), watchdog_loop(stop))
 
     asyncio.run(main())
     return 0
@@ -160,7 +166,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     settings = _resolve_services(settings)
     if cmd_migrate(argparse.Namespace(database_url=None)) != 0 or cmd_seed(argparse.Namespace()) != 0:
         return 1
-    worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker"])  # inherits the exported URLs
+    # Two slots: mail and other short jobs keep flowing while one slot encodes. Inherits the exported URLs.
+    worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker", "--concurrency", "2"])
     print(f"Cinema Online is up on http://{args.host}:{args.port}  (Ctrl-C stops everything)", flush=True)
     try:
         uvicorn.run(

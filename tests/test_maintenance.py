@@ -190,7 +190,13 @@ async def test_scheduled_lambdas_report_and_close_their_connections(
     second = await asyncio.to_thread(entry.handler, {}, None)
     assert first["relayed_jobs"] >= 1 and second["relayed_jobs"] == 0
     if name == "maintenance":
-        assert set(first) == {"purged_jobs", "relayed_jobs", "purged_mail", "queue_backend"}
+        assert set(first) == {
+            "purged_jobs",
+            "relayed_jobs",
+            "purged_mail",
+            "swept_media_prefixes",
+            "queue_backend",
+        }
     assert [body["payload"] for body in sqs_backend.bodies() if body["kind"] == kind] == [{"n": 1}]
     # Each invocation's loop closed its pool: nothing is left connected from the dead loops.
     assert await connections_settle_at(db, before) == before

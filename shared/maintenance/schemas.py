@@ -10,5 +10,6 @@ class MaintenanceReport(BaseModel):
 
     purged_jobs: int
     purged_mail: int = 0
+    swept_media_prefixes: int = 0  # asset/work folders of failed, retired or ended media removed
     relayed_jobs: int
     queue_backend: str

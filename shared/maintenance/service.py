@@ -58,22 +58,67 @@ async def run_relay(*, settings: Settings) -> int:
     return relayed
 
 
-async def run_daily(*, settings: Settings) -> MaintenanceReport:
-    """Relay any outbox jobs still pending and purge finished job rows past their retention."""
+async def run_watchdog(*, settings: Settings) -> int:
+    """Re-queue transcode jobs whose worker died (fail them when out of attempts); how many it touched."""
+    from shared.transcoding.watchdog import requeue_stalled
+
+    report = await requeue_stalled(settings=settings)
+    return report.requeued + report.failed + report.cancelled
+
+
+async def run_frequent(*, settings: Settings) -> dict[str, int]:
+    """The every-minute housekeeping: the outbox relay, then the transcode watchdog."""
     relayed = await run_relay(settings=settings)
+    # After the relay: jobs the watchdog re-queues go out with the next run, a minute later.
+    watched = await run_watchdog(settings=settings)
+    return {"relayed_jobs": relayed, "stalled_transcodes": watched}
+
+
+async def _sweep_orphan_sources(settings: Settings) -> int:
+    """Delete objects of aborted or refused uploads (a presigned URL may still have written one)."""
+    from shared.infra.db import get_pool
+    from shared.infra.storage import get_storage
+    from shared.media.service import sweep_orphan_sources
+
+    pool = await get_pool()
+    async with pool.connection() as conn, conn.transaction():
+        # Only once every URL handed out for them has expired: until then a PUT could still land.
+        return await sweep_orphan_sources(
+            conn,
+            storage=await get_storage(),
+            older_than=timedelta(seconds=settings.media_upload_url_ttl_seconds),
+        )
+
+
+async def run_daily(*, settings: Settings) -> MaintenanceReport:
+    """Relay pending outbox jobs, purge finished job rows and old mail, sweep unused media files."""
+    relayed = await run_relay(settings=settings)
+    # A safety net where nothing runs the watchdog more often (it is cheap: one indexed query).
+    stalled = await run_watchdog(settings=settings)
     # With SQS the table still holds the outbox's forwarded (done) rows; SQS deletes its own messages.
     outbox = await _outbox(settings)
     purged = await outbox.purge_finished(timedelta(days=settings.finished_job_retention_days))
     from shared.mail.service import purge_old_mail
 
     purged_mail = await purge_old_mail(settings=settings)
+    from shared.transcoding.service import sweep_storage
+
+    # Files of failed/retired assets and leftover chunk files: otherwise storage only ever grows.
+    swept_media = await sweep_storage() + await _sweep_orphan_sources(settings)
     logger.info(
         "daily maintenance done",
-        extra={"purged_jobs": purged, "relayed_jobs": relayed, "purged_mail": purged_mail},
+        extra={
+            "purged_jobs": purged,
+            "relayed_jobs": relayed,
+            "purged_mail": purged_mail,
+            "stalled_transcodes": stalled,
+            "swept_media_prefixes": swept_media,
+        },
     )
     return MaintenanceReport(
         purged_jobs=purged,
         relayed_jobs=relayed,
         purged_mail=purged_mail,
+        swept_media_prefixes=swept_media,
         queue_backend=settings.queue_backend,
     )
