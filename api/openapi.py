@@ -2,7 +2,7 @@
 
 from mangum import Mangum
 
-from api import auth, catalog, dev, health, maintenance, search, users
+from api import auth, catalog, dev, health, maintenance, media, search, transcoding, users
 from shared.http.app import create_app
 from shared.http.openapi import openapi_router
 
@@ -12,7 +12,9 @@ GROUPS = {
     "dev": dev.app,
     "health": health.app,
     "maintenance": maintenance.app,
+    "media": media.app,
     "search": search.app,
+    "transcoding": transcoding.app,
     "users": users.app,
 }
 

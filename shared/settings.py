@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     ffmpeg_binary: Path | None = None
 
     # Media pipeline: uploads, probing limits, encoding ladder, packaging, keys.
-    media_keep_sources: bool = True                     # keep sources so a re-encode needs no re-upload
+    media_keep_sources: bool = True  # keep sources so a re-encode needs no re-upload
     media_max_upload_bytes: int = Field(default=50 * 1024**3, ge=1024)
     media_multipart_threshold_bytes: int = Field(default=64 * 1024**2, ge=5 * 1024**2)
     media_part_bytes: int = Field(default=64 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
@@ -87,11 +87,11 @@ class Settings(BaseSettings):
     media_x264_preset: str = Field(default="veryfast", pattern=r"^[a-z]+$")
     media_hevc_enabled: bool = False
     media_first_rungs: int = Field(default=2, ge=0, le=4)  # lowest rungs encoded and published first
-    media_chunk_seconds: int = Field(default=60, ge=12)       # chunk length for parallel encoding
+    media_chunk_seconds: int = Field(default=60, ge=12)  # chunk length for parallel encoding
     media_chunk_min_seconds: float = Field(default=300.0, gt=0)  # sources longer than this are chunked
     media_chunk_workers: int | None = Field(default=None, ge=1, le=64)  # default: CPU count
-    media_chunk_fanout: bool = False                    # chunks as queue jobs (Lambda) instead of a pool
-    media_work_dir: Path | None = None                  # scratch space (Lambda: /tmp); default: system temp
+    media_chunk_fanout: bool = False  # chunks as queue jobs (Lambda) instead of a pool
+    media_work_dir: Path | None = None  # scratch space (Lambda: /tmp); default: system temp
     media_poster_candidates: int = Field(default=5, ge=1, le=20)
     media_storyboard_interval_seconds: float = Field(default=10.0, ge=1)
     media_job_stall_seconds: int = Field(default=300, ge=30)  # watchdog: no heartbeat this long = dead worker
@@ -190,6 +190,22 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("media_master_key", "media_previous_master_keys")
+    @classmethod
+    def _master_keys(cls, value: str | list[str] | None) -> str | list[str] | None:
+        import base64
+        import binascii
+
+        # A malformed key would otherwise fail every transcode at run time, long after deploying.
+        for key in [value] if isinstance(value, str) else value or []:
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("expected base64 of 32 random bytes") from None
+            if len(raw) != 32:
+                raise ValueError(f"expected base64 of 32 bytes, got {len(raw)} bytes")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
@@ -246,7 +262,9 @@ def _describe(error: ValidationError) -> str:
         field = ".".join(str(loc) for loc in item["loc"]).upper()
         message = str(item["msg"]).removeprefix("Value error, ")
         value = item.get("input")
-        shown = f" (got {value!r})" if field and isinstance(value, str | int | float) else ""
+        # Never echo a secret into start-up errors and logs, however malformed.
+        secret = any(word in field for word in ("SECRET", "KEY", "TOKEN", "PASSWORD", "URL"))
+        shown = f" (got {value!r})" if field and not secret and isinstance(value, str | int | float) else ""
         parts.append(f"{field}: {message}{shown}" if field else message)
     return "; ".join(parts)
 
