@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from shared.accounts import limits, repository, service, sessions
-from shared.accounts.routes import Meta
 from shared.accounts.schemas import (
     Accepted,
     ChangeEmailRequest,
@@ -22,6 +21,7 @@ from shared.accounts.schemas import (
 )
 from shared.errors import NotFound
 from shared.http.auth import Principal, current_principal
+from shared.http.client_meta import Meta
 from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.settings import get_settings

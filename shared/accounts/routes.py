@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from shared.accounts import limits, service, sessions
@@ -22,9 +22,8 @@ from shared.accounts.schemas import (
     TokenResponse,
     UserRead,
 )
-from shared.accounts.sessions import ClientMeta
 from shared.http.auth import Principal, current_principal
-from shared.http.client_ip import ClientIp
+from shared.http.client_meta import Meta
 from shared.http.openapi import BEARER_ERRORS, errors
 from shared.http.timing import at_least
 from shared.infra.db import Tx
@@ -38,15 +37,6 @@ SIGNUP_FLOOR_SECONDS = 0.4
 MAIL_REQUEST_FLOOR_SECONDS = 0.25
 
 _LIMITED = {429: ["rate_limited"], 503: ["service_unavailable"]}
-
-
-async def client_meta(request: Request, ip: ClientIp) -> ClientMeta:
-    """The caller's address (proxy-aware) and browser, for sessions and the audit log."""
-    agent = request.headers.get("user-agent")
-    return ClientMeta(ip=ip, user_agent=agent[:512] if agent else None)
-
-
-Meta = Annotated[ClientMeta, Depends(client_meta)]
 
 
 @router.post(

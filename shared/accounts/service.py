@@ -11,10 +11,11 @@ from typing import Any
 
 from shared.accounts import passwords, repository
 from shared.accounts.schemas import MfaChallenge, TokenResponse, UserRead
-from shared.accounts.sessions import ClientMeta, end_all_sessions, start_session
+from shared.accounts.sessions import end_all_sessions, start_session
 from shared.accounts.tokens import new_opaque_token, token_hash
 from shared.audit import service as audit
 from shared.errors import AppError, BadRequest, Conflict, Forbidden, Unauthenticated
+from shared.http.client_meta import ClientMeta
 from shared.infra.redis import get_redis
 from shared.mail.service import queue_mail
 from shared.settings import Settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from shared.accounts import repository
@@ -13,16 +12,9 @@ from shared.accounts.schemas import TokenResponse, UserRead
 from shared.accounts.tokens import InvalidToken, issue_access_token, new_opaque_token, token_hash
 from shared.audit import service as audit
 from shared.errors import Unauthenticated
+from shared.http.client_meta import ClientMeta
 from shared.infra.redis import get_redis
 from shared.settings import Settings
-
-
-@dataclass(frozen=True)
-class ClientMeta:
-    """Where a request comes from, for sessions, audit records and notices."""
-
-    ip: str | None
-    user_agent: str | None
 
 
 class RefreshRefused(Unauthenticated):

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 
-from shared.accounts.routes import Meta
 from shared.accounts.schemas import Role
 from shared.accounts.sessions import claims_changed
 from shared.admin import service
@@ -22,6 +21,7 @@ from shared.admin.schemas import (
     RolesUpdate,
     Status,
 )
+from shared.http.client_meta import Meta
 from shared.http.openapi import errors
 from shared.http.pagination import Page, PageParams, page_params
 from shared.http.permissions import (

@@ -9,13 +9,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from shared.accounts.sessions import ClientMeta, claims_changed, end_all_sessions
+from shared.accounts.sessions import claims_changed, end_all_sessions
 from shared.admin import repository
 from shared.admin.schemas import AdminUserDetail, AdminUserRead, AuditEventRead
 from shared.audit import repository as audit_log
 from shared.audit import service as audit
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.http.auth import Principal
+from shared.http.client_meta import ClientMeta
 from shared.http.pagination import InvalidCursor, Page, PageParams, paginate
 from shared.http.permissions import ROLES, has_permission
 from shared.settings import Settings

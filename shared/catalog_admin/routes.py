@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from shared.accounts.routes import Meta
 from shared.catalog.schemas import EpisodeRead, PersonDetail, SeasonRead, TermRead, TitleDetail
 from shared.catalog_admin import importer, people, reads, seasons, service
 from shared.catalog_admin.schemas import (
@@ -33,6 +32,7 @@ from shared.catalog_admin.schemas import (
 )
 from shared.catalog_admin.service import Actor
 from shared.http.auth import Principal
+from shared.http.client_meta import Meta
 from shared.http.openapi import errors
 from shared.http.permissions import PERMISSION_ERRORS, CanWriteCatalog
 from shared.infra.db import Tx

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared.accounts.routes import Meta
 from shared.errors import AppError
 from shared.http.auth import Principal
+from shared.http.client_meta import Meta
 from shared.http.openapi import errors
 from shared.http.permissions import PERMISSION_ERRORS, CanWriteMedia
 from shared.http.problems import app_error_response

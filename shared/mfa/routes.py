@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Response
 
 from shared.accounts import limits
 from shared.accounts import service as accounts_service
-from shared.accounts.routes import Meta
 from shared.accounts.schemas import ReauthRequest
 from shared.http.auth import Principal, current_principal
+from shared.http.client_meta import Meta
 from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.mfa import service

@@ -9,9 +9,9 @@ import uuid
 from typing import Any, Literal
 
 from shared.accounts import service as accounts
-from shared.accounts.sessions import ClientMeta
 from shared.audit import service as audit
 from shared.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from shared.http.client_meta import ClientMeta
 from shared.infra.redis import get_redis
 from shared.mail.service import queue_mail
 from shared.mfa import crypto, repository

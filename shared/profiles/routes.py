@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from shared.accounts.routes import Meta
 from shared.accounts.schemas import TokenResponse
 from shared.http.auth import Principal, current_principal
+from shared.http.client_meta import Meta
 from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.profiles import avatars, service

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 from shared.accounts.schemas import TokenResponse
-from shared.accounts.sessions import ClientMeta
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
+from shared.http.client_meta import ClientMeta
 from shared.infra import ratelimit
 from shared.infra.ratelimit import Limit, Lockout, account_key
 from shared.profiles import avatars, repository

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from shared.accounts import service as accounts_service
-from shared.accounts.routes import Meta
 from shared.accounts.schemas import MfaChallenge, TokenResponse
 from shared.errors import AppError
 from shared.http.auth import Principal, current_principal
 from shared.http.client_ip import ip_bucket
+from shared.http.client_meta import Meta
 from shared.http.openapi import BEARER_ERRORS, errors
 from shared.infra.db import Tx
 from shared.infra.ratelimit import Limit, enforce

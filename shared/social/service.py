@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 from shared.accounts import repository as accounts
 from shared.accounts.schemas import MfaChallenge, TokenResponse
 from shared.accounts.service import AccountDisabled, complete_first_factor, get_user
-from shared.accounts.sessions import ClientMeta
 from shared.audit import service as audit
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.http.client_meta import ClientMeta
 from shared.infra.redis import Script, get_redis
 from shared.settings import Settings
 from shared.social import providers

@@ -345,7 +345,7 @@ async def test_deleting_the_active_profile_clears_it_from_the_session(
 
 
 async def test_service_contract(user: SignedIn, client: httpx.AsyncClient, database_url: str) -> None:
-    from shared.accounts.sessions import ClientMeta
+    from shared.http.client_meta import ClientMeta
     from shared.profiles import service
     from shared.settings import get_settings
 
