@@ -99,6 +99,30 @@ class Settings(BaseSettings):
     media_master_key: str | None = Field(default=None, min_length=40)
     media_previous_master_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Playback: stream sessions, signed delivery, keys and licences, positions.
+    stream_heartbeat_ttl_seconds: int = Field(default=90, ge=15, le=3600)  # a session without a beat ends
+    stream_token_ttl_seconds: int = Field(default=900, ge=60, le=24 * 3600)  # renewed by each heartbeat
+    # Where segments and playlists are fetched: the CDN (Cloudflare Worker) in production; locally the dev
+    # server's /t/<token>/... route. Default: PUBLIC_BASE_URL.
+    media_base_url: AnyUrl | None = None
+    delivery_token_secret: str | None = Field(
+        default=None, min_length=32
+    )  # default derived from SIGNING_SECRET
+    unknown_country_policy: Literal["allow", "deny"] = "allow"  # when no trusted country header arrives
+    free_max_streams: int = Field(default=1, ge=1, le=20)  # limits without a subscription (free titles)
+    free_max_height: int = Field(default=720, ge=144, le=4320)
+    entitlement_cache_seconds: int = Field(default=30, ge=0, le=3600)
+    position_flush_seconds: int = Field(default=30, ge=1, le=3600)  # Redis-buffered positions reach Postgres
+    watched_fraction: float = Field(default=0.95, gt=0.5, le=1.0)
+    # Licence servers for Widevine / PlayReady / FairPlay (forwarded with the provider's auth header).
+    drm_widevine_url: AnyUrl | None = None
+    drm_playready_url: AnyUrl | None = None
+    drm_fairplay_url: AnyUrl | None = None
+    drm_auth_header: str = "Authorization"
+    drm_auth_value: str | None = None
+    # Signs the X-Cinema-Entitlement token each forwarded challenge carries; give the provider the same value.
+    drm_entitlement_secret: str | None = Field(default=None, min_length=32)
+
     # Scheduled jobs: Vercel Cron sends "Authorization: Bearer $CRON_SECRET".
     cron_secret: str | None = Field(default=None, min_length=16)
     finished_job_retention_days: int = Field(default=7, ge=1, le=365)
