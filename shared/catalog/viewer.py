@@ -13,15 +13,24 @@ from shared.infra.db import Tx
 from shared.profiles.schemas import maturity_rank
 from shared.settings import Settings, get_settings
 
+# Codes CDNs send when they do not know the country (Cloudflare: XX unknown, T1 Tor; ZZ elsewhere): a
+# viewer there is of unknown country, never a viewer "in" XX.
+UNKNOWN_COUNTRY_CODES = frozenset({"XX", "T1", "ZZ"})
 
-def viewer_country(request: Request, settings: Settings) -> str | None:
-    """The CDN's country header when it comes through a trusted proxy, else DEFAULT_COUNTRY."""
+
+def edge_country(request: Request, settings: Settings) -> str | None:
+    """The CDN's country header when it comes through a trusted proxy and names a country, else None."""
     from shared.http.client_ip import peer_is_trusted_proxy
 
     value = request.headers.get(settings.country_header, "").strip().upper()
-    if len(value) == 2 and value.isalpha() and peer_is_trusted_proxy(request, settings.trusted_proxies):
-        return value
-    return settings.default_country
+    if len(value) != 2 or not value.isalpha() or value in UNKNOWN_COUNTRY_CODES:
+        return None
+    return value if peer_is_trusted_proxy(request, settings.trusted_proxies) else None
+
+
+def viewer_country(request: Request, settings: Settings) -> str | None:
+    """For browsing: the edge's country, else DEFAULT_COUNTRY (playback uses edge_country alone)."""
+    return edge_country(request, settings) or settings.default_country
 
 
 async def current_viewer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -256,6 +257,20 @@ if TYPE_CHECKING:
     Tx = AsyncConnection[Any]
 else:
     Tx = Annotated[Any, Depends(transaction, scope="function")]
+
+
+@asynccontextmanager
+async def standalone() -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection in a transaction of its own, committed when the block ends (rolled back on error).
+
+    For work outside a request (heartbeats open none, maintenance, workers) or that must not ride on the
+    request's transaction, like audit.record_standalone: the same rules as the request's Tx (statement
+    time limit, search_path, errors mapped to problems), and after_commit() inside the block runs once
+    THIS transaction commits. Never use it to commit part of a request's own work early.
+    """
+    # The request dependency itself, driven as a context manager: one implementation of the rules.
+    async with asynccontextmanager(transaction)() as conn:
+        yield conn
 
 
 async def fetch_one(conn: AsyncConnection[Any], query: Any, params: Any = None) -> dict[str, Any] | None:

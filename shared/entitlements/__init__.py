@@ -1,0 +1,1 @@
+"""Entitlements: what a user may play (written by commerce, read by playback). See service.py."""

@@ -1,0 +1,1 @@
+"""Stream sessions: starting playback (visibility, geo, maturity, entitlement, limits), heartbeats."""
