@@ -15,6 +15,7 @@ from shared.local.routing import load_rewrites, resolve
 from shared.settings import REPO_ROOT
 
 STORAGE_PREFIX = "/_storage"
+DELIVERY_PREFIX = "/t/"  # signed media delivery, as the Cloudflare Worker serves it in production
 
 
 class DevServer:
@@ -31,6 +32,9 @@ class DevServer:
         from shared.infra.storage.local_http import app as storage_app
 
         self.storage_app = storage_app
+        from shared.delivery.edge import DeliveryEdge
+
+        self.delivery_app = DeliveryEdge(self.api_app)
         public = root / "public"
         self.static = StaticFiles(directory=public, html=True, check_dir=False) if public.exists() else None
 
@@ -46,6 +50,9 @@ class DevServer:
         path: str = scope.get("path", "/")
         if path.startswith(STORAGE_PREFIX + "/"):
             await self.storage_app(scope, receive, send)
+            return
+        if path.startswith(DELIVERY_PREFIX):
+            await self.delivery_app(scope, receive, send)
             return
         rewrite = resolve(self.rewrites, path)
         if rewrite and rewrite.module:
@@ -67,6 +74,11 @@ class DevServer:
                 detail=f"Nothing is served at {path}.",
             )
             await response(scope, receive, send)
+
+    def api_app(self, path: str) -> ASGIApp | None:
+        """The api module's app that vercel.json routes `path` to, if any."""
+        rewrite = resolve(self.rewrites, path)
+        return self.apps.get(rewrite.module) if rewrite and rewrite.module else None
 
 
 def create_dev_app() -> DevServer:
