@@ -58,6 +58,8 @@ _STATUS_TEXT = {
     413: "Body too large",
     422: "Invalid fields",
     429: "Too many requests (see Retry-After)",
+    501: "Not configured on this deployment",
+    502: "An upstream service answered with an error or not at all",
     503: "A dependency is unavailable; retry later",
 }
 
