@@ -182,10 +182,10 @@ async def categories(tx: Tx, viewer: CurrentViewer, response: Response) -> list[
 async def home(tx: Tx, viewer: CurrentViewer, response: Response) -> HomePage:
     """Rows in display order, each with up to 20 titles; rows without titles are left out.
 
-    With an active profile: `continue_watching` (always empty until playback fills it; kept so clients
-    lay the page out once) and `my_list`. Then `trending` (popularity plus the last week's positive
-    ratings and My List adds), `new_arrivals`, `top_rated` (titles with at least 10 ratings) and one
-    `genre:<slug>` row per top genre.
+    With an active profile: `continue_watching` (the titles of /api/v1/streaming/continue-watching, in its
+    order; kept even when empty so clients lay the page out once) and `my_list`. Then `trending`
+    (popularity plus the last week's positive ratings and My List adds), `new_arrivals`, `top_rated`
+    (titles with at least 10 ratings) and one `genre:<slug>` row per top genre.
     """
     page = await service.home(tx, viewer=viewer)
     cache.apply(response, viewer, tags=[cache.LISTS_TAG])

@@ -339,8 +339,12 @@ async def home(conn: Any, *, viewer: Viewer) -> HomePage:
     """The home page rows for this viewer (profile rows first when a profile is active)."""
     rows: list[HomeRow] = []
     if viewer.profile_id is not None:
-        # Filled by playback once it exists; present now so clients lay the page out once.
-        rows.append(HomeRow(id="continue_watching", title="Continue watching", items=[]))
+        from shared.watch import service as watch
+
+        # Kept even when empty so clients lay the page out once; progress is in the streaming group's
+        # GET /api/v1/streaming/continue-watching (the same service function, the same order).
+        resume = await watch.continue_watching_titles(conn, viewer=viewer, limit=ROW_SIZE)
+        rows.append(HomeRow(id="continue_watching", title="Continue watching", items=resume))
         listed = await repository.my_list(conn, viewer, viewer.profile_id, after=None, limit=ROW_SIZE)
         if listed:
             rows.append(HomeRow(id="my_list", title="My List", items=await to_summaries(listed)))

@@ -1,0 +1,1 @@
+"""Watching: playback positions (Redis-buffered, persisted to Postgres), continue watching, history."""
