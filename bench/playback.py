@@ -1,0 +1,489 @@
+"""Playback's per-request cost over HTTP: session start and the per-session master manifest, each next to a
+bare endpoint with the same authentication, and the Redis and PostgreSQL round trips of every request.
+
+Set-up (not timed): a scratch database on the embedded PostgreSQL server (or --server-url) built by the
+real migrations, an embedded Redis and local storage of its own; a tiny clip transcoded by the real worker
+(so the stored master playlist and MPD are the pipeline's); a published title, a viewer with a profile, a
+subscription entitlement (20 streams) and an access token. Then api/streaming.py's app plus three bench
+routes is served by uvicorn in a child process, and an httpx client measures, request after request:
+
+  bare GET       GET  /api/v1/bench/bare        `current_principal` only: the JWT and the one Redis read
+                                                 of the revocation record (what any signed-in call pays)
+  bare POST      POST /api/v1/bench/bare        the same with the session-start body parsed
+  session start  POST /api/v1/streaming/sessions (each session is ended by DELETE afterwards, untimed)
+  manifest hls   GET  /api/v1/streaming/{contentId}/manifest?session=...&format=hls  (warm: repeated)
+  manifest dash  GET  the same with format=dash
+
+Kinds are interleaved in rounds so machine noise hits them alike. Goal: manifest p50 <= 2x bare GET p50.
+
+Round trips are counted inside the server process at the two choke points every call passes through:
+the platform's Redis store (its backend's `_execute`: one per command sent; a Lua script is one) and
+psycopg's `AsyncConnection.wait` (one per exchange with PostgreSQL: each statement, BEGIN, COMMIT), read
+through GET /api/v1/bench/counters (which touches neither). Goal for the warm manifest: <= 1 Redis round
+trip in all (the bearer check included: the bare endpoint already spends one on it) and 0 PostgreSQL.
+
+    .venv/bin/python bench/playback.py [--requests 300] [--rounds 10] [--server-url postgresql://...]
+"""
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+MANIFEST_RATIO_TARGET = 2.0
+MANIFEST_REDIS_TARGET = 1  # in all, authentication included
+MANIFEST_POSTGRES_TARGET = 0
+DEVICE = "bench-device"
+KINDS = ("bare GET", "bare POST", "session start", "manifest hls", "manifest dash")
+
+
+# --- round-trip counters (installed in the server process) ---------------------------------------------
+
+COUNTS = {"redis": 0, "postgres": 0}
+
+
+def install_counters() -> None:
+    """Count Redis commands and PostgreSQL exchanges of this process (the bench server)."""
+    from psycopg import AsyncConnection
+
+    from shared.infra.redis import RedisPyStore, UpstashStore
+
+    def counting(name: str, send: Any) -> Any:
+        async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            COUNTS[name] += 1
+            return await send(self, *args, **kwargs)
+
+        return counted
+
+    for store in (RedisPyStore, UpstashStore):  # each backend sends its commands through its own _execute
+        store._execute = counting("redis", store._execute)  # type: ignore[method-assign]
+    AsyncConnection.wait = counting("postgres", AsyncConnection.wait)  # type: ignore[method-assign]
+
+
+def bench_app() -> Any:
+    """api/streaming.py's app with the bench routes added."""
+    from typing import Annotated
+
+    from fastapi import APIRouter, Depends
+    from pydantic import BaseModel
+
+    from api.streaming import app
+    from shared.http.auth import Principal, current_principal
+
+    class StartBody(BaseModel):
+        content_id: uuid.UUID
+        device_id: str
+        device_name: str | None = None
+        device_class: str | None = None
+
+    bench = APIRouter(prefix="/api/v1/bench")
+
+    @bench.get("/bare")
+    async def bare_get(principal: Annotated[Principal, Depends(current_principal)]) -> dict[str, str]:
+        return {"user_id": str(principal.user_id)}
+
+    @bench.post("/bare")
+    async def bare_post(
+        body: StartBody, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> dict[str, str]:
+        return {"user_id": str(principal.user_id), "content_id": str(body.content_id)}
+
+    @bench.get("/counters")
+    async def counters() -> dict[str, int]:
+        return dict(COUNTS)
+
+    app.include_router(bench)
+    return app
+
+
+def serve(port: int) -> None:
+    import uvicorn
+
+    from shared.infra.ratelimit import Limit
+    from shared.streaming import service
+
+    # One viewer starts hundreds of sessions here: the per-user start limit would measure 429s instead.
+    service.STARTS = Limit(10**6, 60)
+    install_counters()
+    uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- set-up ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What the client needs: the content to play and the viewer's token."""
+
+    content_id: str
+    token: str
+
+
+def create_database(server_url: str) -> str:
+    import psycopg
+
+    name = f"cinema_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+def drop_database(server_url: str, url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{urlsplit(url).path.lstrip("/")}" with (force)')
+
+
+async def transcode(url: str, scratch: Path, seconds: float) -> uuid.UUID:
+    """A generated clip through the real queue and worker into local storage; the title's id."""
+    import hashlib
+
+    import psycopg
+
+    from shared.infra.loop_local import reset_all
+    from shared.infra.media import ffmpeg_binary
+    from shared.infra.queue import get_queue
+    from shared.infra.queue.worker import dispatch
+    from shared.infra.storage import get_storage
+    from shared.jobs import load_handlers
+    from shared.settings import get_settings
+    from shared.transcoding.pipeline.testclips import generate_clip
+    from shared.transcoding.service import queue_transcode
+
+    clip = generate_clip(
+        ffmpeg_binary(get_settings()), scratch / "bench.mp4", seconds=seconds, width=320, height=180,
+        audio_languages=("eng",),
+    )  # fmt: skip
+    data = clip.read_bytes()
+    source_id = uuid.uuid4()
+    key = f"media/sources/{source_id}/bench.mp4"
+    await (await get_storage()).upload_file(key, clip, content_type="video/mp4")
+    connect = psycopg.AsyncConnection.connect(url, prepare_threshold=None)
+    async with await connect as conn, conn.transaction():
+        cursor = await conn.execute(
+            "insert into public.catalog_titles (kind, slug, title, status, access, min_tier)"
+            " values ('movie', %s, 'Bench movie', 'published', 'subscription', 1) returning id",
+            (f"bench-{source_id.hex[:8]}",),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        title_id = uuid.UUID(str(row[0]))
+        await conn.execute(
+            """insert into public.media_sources (id, title_id, purpose, storage_key, filename,
+                                                 content_type, size_bytes, sha256, state, uploaded_at)
+               values (%s, %s, 'main', %s, 'bench.mp4', 'video/mp4', %s, %s, 'uploaded', now())""",
+            (source_id, title_id, key, len(data), hashlib.sha256(data).hexdigest()),
+        )
+        await queue_transcode(conn, source_id=source_id, created_by=None)
+    load_handlers()
+    queue = await get_queue()
+    for _ in range(50):  # the transcode, then the events it publishes
+        jobs = await queue.receive(max_jobs=1)
+        if not jobs:
+            break
+        for job in jobs:
+            await dispatch(queue, job)
+    async with await psycopg.AsyncConnection.connect(url, prepare_threshold=None) as conn:
+        cursor = await conn.execute(
+            "select state from public.media_assets where title_id = %s and is_current", (title_id,)
+        )
+        row = await cursor.fetchone()
+    if row is None or row[0] not in ("playable", "ready"):
+        raise SystemExit(f"the bench clip did not transcode: {row!r}")
+    await reset_all()
+    return title_id
+
+
+async def viewer(url: str, title_id: uuid.UUID) -> Viewer:
+    """A verified user with a profile, a subscription entitlement with room for 20 streams, and a token."""
+    import psycopg
+
+    from shared.accounts.tokens import issue_access_token
+    from shared.settings import get_settings
+
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    connect = psycopg.AsyncConnection.connect(url, prepare_threshold=None)
+    async with await connect as conn, conn.transaction():
+        cursor = await conn.execute(
+            "insert into public.users (email, email_verified_at, display_name)"
+            " values (%s, now(), 'Bench') returning id",
+            (email,),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        user_id = uuid.UUID(str(row[0]))
+        cursor = await conn.execute(
+            "insert into public.profiles (user_id, name) values (%s, 'Bench') returning id", (user_id,)
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        profile_id = uuid.UUID(str(row[0]))
+        await conn.execute(
+            """insert into public.entitlements (user_id, kind, plan_code, tier, max_streams, max_height)
+               values (%s, 'subscription', 'premium', 3, 20, 1080)""",
+            (user_id,),
+        )
+    token, _ = issue_access_token(
+        settings=get_settings(),
+        user_id=user_id,
+        email=email,
+        roles=["viewer"],
+        session_id=uuid.uuid4(),
+        profile_id=profile_id,
+        aal="aal1",
+        amr=[{"method": "password", "timestamp": int(time.time())}],
+    )
+    return Viewer(content_id=str(title_id), token=token)
+
+
+# --- the measurement ------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise SystemExit("the bench server exited")
+            try:
+                await client.get("/api/v1/bench/counters")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise SystemExit("the bench server did not start")
+
+
+@dataclass
+class Result:
+    """Timings (ms) and round trips per request of each kind."""
+
+    timings: dict[str, list[float]]
+    redis: dict[str, float]
+    postgres: dict[str, float]
+
+
+def _check(kind: str, response: Any, status: int = 200) -> None:
+    if response.status_code != status:
+        raise SystemExit(f"{kind}: HTTP {response.status_code} {response.text[:400]}")
+
+
+async def measure(base: str, who: Viewer, requests: int, rounds: int, counted: int) -> Result:
+    import httpx
+
+    headers = {"authorization": f"Bearer {who.token}"}
+    body = {"content_id": who.content_id, "device_id": DEVICE, "device_class": "web"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+
+        async def start() -> tuple[float, str]:
+            # A device of its own each time: a start on the same device would replace the manifests' session.
+            request = client.build_request(
+                "POST", "/api/v1/streaming/sessions", json=body | {"device_id": uuid.uuid4().hex}
+            )
+            started = time.perf_counter()
+            response = await client.send(request)
+            elapsed = (time.perf_counter() - started) * 1000
+            _check("session start", response, 201)
+            return elapsed, str(response.json()["session_id"])
+
+        async def end(session_id: str) -> None:
+            response = await client.delete(f"/api/v1/streaming/sessions/{session_id}")
+            if response.status_code not in (200, 204):
+                _check("session end", response, 204)
+
+        _, session_id = await start()  # the manifests' session, live for the whole run
+        manifest = f"/api/v1/streaming/{who.content_id}/manifest"
+
+        async def timed(kind: str) -> float:
+            if kind == "session start":
+                elapsed, started_id = await start()
+                await end(started_id)
+                return elapsed
+            if kind.startswith("manifest"):
+                request = client.build_request(
+                    "GET", manifest, params={"session": session_id, "format": kind.split()[1]}
+                )
+            elif kind == "bare POST":
+                request = client.build_request("POST", "/api/v1/bench/bare", json=body)
+            else:
+                request = client.build_request("GET", "/api/v1/bench/bare")
+            started = time.perf_counter()
+            response = await client.send(request)
+            elapsed = (time.perf_counter() - started) * 1000
+            _check(kind, response)
+            return elapsed
+
+        async def counters() -> dict[str, int]:
+            response = await client.get("/api/v1/bench/counters")
+            _check("counters", response)
+            return dict(response.json())
+
+        for kind in KINDS:  # warm-up: connections, pools, caches (the manifest text), imports
+            for _ in range(10):
+                await timed(kind)
+        timings: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        per_round = max(1, requests // rounds)
+        for _ in range(rounds):
+            for kind in KINDS:
+                for _ in range(per_round):
+                    timings[kind].append(await timed(kind))
+
+        # Round trips, apart from the timing: counters read around each request (a session start alone,
+        # its DELETE outside the bracket).
+        redis: dict[str, float] = {}
+        postgres: dict[str, float] = {}
+        for kind in KINDS:
+            sums = {"redis": 0, "postgres": 0}
+            for _ in range(counted):
+                before = await counters()
+                if kind == "session start":
+                    _, started_id = await start()
+                    after = await counters()
+                    await end(started_id)
+                else:
+                    await timed(kind)
+                    after = await counters()
+                for name in sums:
+                    sums[name] += after[name] - before[name]
+            redis[kind] = sums["redis"] / counted
+            postgres[kind] = sums["postgres"] / counted
+        await end(session_id)
+    return Result(timings, redis, postgres)
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def table(result: Result) -> list[str]:
+    """The markdown table."""
+    p50 = {kind: statistics.median(values) for kind, values in result.timings.items()}
+    lines = [
+        "| request | p50 ms | p95 ms | p50 ratio to bare | Redis round trips | PostgreSQL round trips | goal"
+        " | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for kind in KINDS:
+        bare = "bare POST" if kind in ("bare POST", "session start") else "bare GET"
+        ratio = p50[kind] / p50[bare]
+        redis, postgres = result.redis[kind], result.postgres[kind]
+        goal, verdict = ("baseline", "") if kind.startswith("bare") else ("", "")
+        if kind.startswith("manifest"):
+            goal = (
+                f"<= {MANIFEST_RATIO_TARGET:g}x bare GET, <= {MANIFEST_REDIS_TARGET} Redis,"
+                f" {MANIFEST_POSTGRES_TARGET} PostgreSQL"
+            )
+            ok = (
+                ratio <= MANIFEST_RATIO_TARGET
+                and redis <= MANIFEST_REDIS_TARGET
+                and postgres <= MANIFEST_POSTGRES_TARGET
+            )
+            verdict = "PASS" if ok else "FAIL"
+        lines.append(
+            f"| {kind} | {p50[kind]:.2f} | {_percentile(result.timings[kind], 0.95):.2f} | {ratio:.2f}"
+            f" | {redis:g} | {postgres:g} | {goal} | {verdict} |"
+        )
+    return lines
+
+
+def main() -> int:
+    """Set up, serve, measure, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=300, help="measured requests per kind")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--counted", type=int, default=20, help="requests per kind whose round trips are counted"
+    )
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of the transcoded clip")
+    parser.add_argument("--server-url", help="PostgreSQL server to create the bench database on")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
+
+    from shared.infra.migrations import migrate
+    from shared.local.services import embedded_postgres_url, embedded_redis_url, stop_embedded_redis
+
+    server_url = (
+        args.server_url
+        or os.environ.get("BENCH_DATABASE_URL")
+        or embedded_postgres_url(REPO / ".data" / "test-services")
+    )
+    url = create_database(server_url)
+    scratch = Path(tempfile.mkdtemp(prefix="cinema-bench-"))
+    redis_url = os.environ.get("BENCH_REDIS_URL") or embedded_redis_url(scratch)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
+        "APP_ENV": "test",
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(scratch),
+        "SIGNING_SECRET": secrets.token_urlsafe(48),
+        "LOG_LEVEL": "WARNING",
+        "PUBLIC_BASE_URL": base,
+        "MEDIA_X264_PRESET": "ultrafast",
+        "STREAM_HEARTBEAT_TTL_SECONDS": "3600",  # the manifests' session outlives the run without beats
+    }
+    env.pop("UPSTASH_REDIS_REST_URL", None)
+    env.pop("UPSTASH_REDIS_REST_TOKEN", None)
+    os.environ.update(env)  # the set-up below runs in this process with the server's settings
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        asyncio.run(migrate(url))
+        title_id = asyncio.run(transcode(url, scratch, args.seconds))
+        who = asyncio.run(viewer(url, title_id))
+        process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=REPO)
+        asyncio.run(_wait_ready(base, process))
+        result = asyncio.run(measure(base, who, args.requests, args.rounds, args.counted))
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=10)
+        if not os.environ.get("BENCH_REDIS_URL"):
+            stop_embedded_redis(scratch)
+        drop_database(server_url, url)
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    per_kind = len(result.timings["bare GET"])
+    print(
+        f"\n{per_kind} requests per kind in {args.rounds} rounds over HTTP (uvicorn, one worker);"
+        f" round trips averaged over {args.counted} requests per kind"
+    )
+    for line in table(result):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
