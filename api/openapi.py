@@ -2,7 +2,7 @@
 
 from mangum import Mangum
 
-from api import auth, catalog, dev, health, maintenance, media, search, transcoding, users
+from api import auth, catalog, dev, health, maintenance, media, search, streaming, transcoding, users
 from shared.http.app import create_app
 from shared.http.openapi import openapi_router
 
@@ -14,6 +14,7 @@ GROUPS = {
     "maintenance": maintenance.app,
     "media": media.app,
     "search": search.app,
+    "streaming": streaming.app,
     "transcoding": transcoding.app,
     "users": users.app,
 }

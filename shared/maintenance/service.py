@@ -67,11 +67,23 @@ async def run_watchdog(*, settings: Settings) -> int:
 
 
 async def run_frequent(*, settings: Settings) -> dict[str, int]:
-    """The every-minute housekeeping: the outbox relay, then the transcode watchdog."""
+    """The every-minute housekeeping: the outbox relay, the transcode watchdog, buffered watch positions."""
+    from shared.streaming.service import close_expired_sessions
+    from shared.watch.service import flush_expired
+
     relayed = await run_relay(settings=settings)
     # After the relay: jobs the watchdog re-queues go out with the next run, a minute later.
     watched = await run_watchdog(settings=settings)
-    return {"relayed_jobs": relayed, "stalled_transcodes": watched}
+    # Positions of players that stopped without ending their session: Redis alone must not hold them.
+    flushed = await flush_expired(settings=settings)
+    # Their stream records too: a slot freed by a missed heartbeat leaves no open row behind.
+    closed = await close_expired_sessions(settings=settings)
+    return {
+        "relayed_jobs": relayed,
+        "stalled_transcodes": watched,
+        "flushed_positions": flushed,
+        "closed_streams": closed,
+    }
 
 
 async def _sweep_orphan_sources(settings: Settings) -> int:

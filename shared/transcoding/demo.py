@@ -190,6 +190,10 @@ async def seed_demo_media(
                 if cursor.rowcount == 0:
                     existing += 1
                     continue
+                # Watchable by any signed-in profile in `make dev`, with or without a subscription.
+                await conn.execute(
+                    "update public.catalog_titles set access = 'free' where id = %s", (title_id,)
+                )
                 for subtitle, subtitle_id, subtitle_key, cues in subtitle_files:
                     await conn.execute(
                         """
