@@ -7,12 +7,20 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from shared.infra.media import SAFE_GLOBAL_ARGS, ffmpeg_binary, ffmpeg_command
 from shared.settings import Settings
 from shared.transcoding.pipeline.encode import CLEAN_OUTPUT, encode_renditions, encode_timeout, plan_encode
-from shared.transcoding.pipeline.model import AudioTrack, EncodedOutput, ProgressCallback, Rung, SourceInfo
+from shared.transcoding.pipeline.model import (
+    AudioTrack,
+    EncodedOutput,
+    PipelineError,
+    ProgressCallback,
+    Rung,
+    SourceInfo,
+)
 from shared.transcoding.pipeline.progress import run_with_progress
 
 JOIN_TIMEOUT_SECONDS = 60.0
@@ -225,12 +233,21 @@ async def encode_chunked(
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    # A permanent failure wins over a transient one: a chunk killed or cut off while the group was being
+    # torn down (signal, broken pipe) must not turn a bad input into a retried job.
+    errors = list(_leaves(group))
+    for error in errors:
+        if isinstance(error, PipelineError) and not error.transient:
+            return error
+    return next((error for error in errors if not isinstance(error, asyncio.CancelledError)), errors[0])
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
     for error in group.exceptions:
         if isinstance(error, BaseExceptionGroup):
-            return _first_error(error)
-        if not isinstance(error, asyncio.CancelledError):
-            return error
-    return group.exceptions[0]
+            yield from _leaves(error)
+        else:
+            yield error
 
 
 class _Aggregate:
