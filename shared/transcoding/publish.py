@@ -96,13 +96,3 @@ async def publish_files(
         await asyncio.gather(*(upload(relative) for relative in wave))
         keys.extend(prefix + relative for relative in wave)
     return keys
-
-
-async def publish_dir(
-    storage: Storage, asset_dir: Path, prefix: str, *, skip: Iterable[str] = (), concurrency: int = 8
-) -> list[str]:
-    """Upload every file of the asset folder not in `skip` (already published); their relative paths."""
-    skipped = set(skip)
-    pending = [path for path in local_files(asset_dir) if path not in skipped or is_manifest(path)]
-    await publish_files(storage, asset_dir, prefix, pending, concurrency=concurrency)
-    return pending

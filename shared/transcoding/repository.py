@@ -505,15 +505,6 @@ async def publish_asset(
     return cursor.rowcount > 0
 
 
-async def save_packaging(conn: AsyncConnection[Any], asset_id: uuid.UUID, packaging: dict[str, Any]) -> None:
-    """Replace the asset's packaged facts (a manifest refresh keeps them, a transcode grows them)."""
-    from psycopg.types.json import Jsonb
-
-    await conn.execute(
-        "update public.media_assets set packaging = %s where id = %s", (Jsonb(packaging), asset_id)
-    )
-
-
 async def lock_content(conn: AsyncConnection[Any], asset: dict[str, Any]) -> None:
     """Serialise changes of which asset is current for the asset's content (title, episode, purpose)."""
     content = f"asset-current:{asset['title_id']}:{asset['episode_id']}:{asset['purpose']}"

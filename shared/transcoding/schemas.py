@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 JobState = Literal["queued", "probing", "encoding", "packaging", "publishing", "ready", "failed", "cancelled"]
-ACTIVE_STATES: tuple[str, ...] = ("probing", "encoding", "packaging", "publishing")
 FINISHED_STATES: tuple[str, ...] = ("ready", "failed", "cancelled")
 # Named priorities of the API, mapped onto the numeric -10..10 scale.
 NAMED_PRIORITIES: dict[str, int] = {"low": -5, "normal": 0, "high": 5}

@@ -98,12 +98,6 @@ def first(data: bytes, box_type: str) -> Box | None:
     return next((box for box in walk(data) if box.type == box_type), None)
 
 
-def full_box_version(data: bytes, box: Box) -> tuple[int, int]:
-    """A full box's (version, flags)."""
-    (word,) = struct.unpack_from(">I", data, box.payload_start)
-    return word >> 24, word & 0xFFFFFF
-
-
 def sample_count(data: bytes) -> int:
     """How many samples the media segment's track runs ('trun') hold."""
     total = 0
