@@ -17,13 +17,12 @@ can at most name another file the token already opens.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from shared.delivery.tokens import TokenError, delivery_secret, split_token_path, verify
 from shared.http.problems import problem_response
@@ -46,7 +45,6 @@ PREFLIGHT = {
     "Access-Control-Allow-Headers": "Range, If-None-Match",
     "Access-Control-Max-Age": "86400",
 }
-_CHUNK = 256 * 1024
 
 ApiResolver = Callable[[str], "ASGIApp | None"]
 
@@ -137,7 +135,7 @@ async def _object_response(scope: Scope, key: str) -> Response:
     """The stored object with delivery headers (Range and If-None-Match honoured on local storage)."""
     from shared.errors import AppError, NotFound
     from shared.infra.storage import LocalStorage, get_storage
-    from shared.infra.storage.local_http import parse_range
+    from shared.infra.storage.local_http import parse_range, ranged_response
     from shared.transcoding.publish import content_type_of
 
     headers = {
@@ -168,35 +166,8 @@ async def _object_response(scope: Scope, key: str) -> Response:
     except AppError as error:
         opened.file.close()
         return _problem(error.status, error.code, error.detail, extra_headers=error.headers)
-    start, end, status = 0, info.size - 1, 200
-    if byte_range is not None:
-        start, end = byte_range
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-    headers["Content-Length"] = str(end - start + 1)
-    if scope.get("method") == "HEAD":
-        opened.file.close()
-        return Response(status_code=status, headers=headers, media_type=media_type)
-    return StreamingResponse(
-        _chunks(opened.file, start, end - start + 1),
-        status_code=status,
-        headers=headers,
-        media_type=media_type,
-    )
-
-
-async def _chunks(handle: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
-    try:
-        await asyncio.to_thread(handle.seek, start)
-        remaining = length
-        while remaining > 0:
-            chunk = await asyncio.to_thread(handle.read, min(_CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
+    method = scope.get("method", "GET")
+    return ranged_response(opened, byte_range, method=method, headers=headers, media_type=media_type)
 
 
 def _problem(

@@ -125,15 +125,28 @@ def _download(request: Request, opened: OpenedObject, grant: SignedGrant) -> Res
     if_range = request.headers.get("if-range")
     if if_range is None or if_range.strip() == info.etag:
         byte_range = parse_range(request.headers.get("range"), info.size)
-    start, end, status = 0, info.size - 1, 200
+    media_type = info.content_type or "application/octet-stream"
+    return ranged_response(opened, byte_range, method=request.method, headers=headers, media_type=media_type)
+
+
+def ranged_response(
+    opened: OpenedObject,
+    byte_range: tuple[int, int] | None,
+    *,
+    method: str,
+    headers: dict[str, str],
+    media_type: str,
+) -> Response:
+    """The object (or a range of it: 206) streamed, or its headers alone for HEAD; the file is closed."""
+    size = opened.info.size
+    start, end, status = 0, size - 1, 200
     if byte_range is not None:
         start, end = byte_range
         status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     length = end - start + 1
     headers["Content-Length"] = str(length)
-    media_type = info.content_type or "application/octet-stream"
-    if request.method == "HEAD":
+    if method == "HEAD":
         opened.file.close()
         return Response(status_code=status, headers=headers, media_type=media_type)
     # The generator closes the file; the background task covers a response never started.
