@@ -6,7 +6,7 @@ api/users.py includes this router last, so /api/v1/users/me... is matched before
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 
@@ -22,14 +22,13 @@ from shared.admin.schemas import (
     Status,
 )
 from shared.http.client_meta import Meta
-from shared.http.openapi import errors
 from shared.http.pagination import Page, PageParams, page_params
 from shared.http.permissions import (
-    PERMISSION_ERRORS,
     CanChangeRoles,
     CanDisableUsers,
     CanReadAudit,
     CanReadUsers,
+    permission_responses,
 )
 from shared.infra.db import Tx
 from shared.settings import get_settings
@@ -39,15 +38,6 @@ router = APIRouter(prefix="/api/v1/users", tags=["admin"])
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
-def _responses(extra: dict[int, list[str]]) -> dict[int | str, dict[str, Any]]:
-    """Every admin route's errors (auth, permission, database) plus its own."""
-    merged: dict[int, list[str]] = {status: list(codes) for status, codes in PERMISSION_ERRORS.items()}
-    merged.setdefault(503, []).append("service_unavailable")
-    for status, codes in extra.items():
-        merged.setdefault(status, []).extend(codes)
-    return errors(merged)
-
-
 _ONE_USER = {404: ["user_not_found"], 422: ["validation_failed"]}
 
 
@@ -55,7 +45,7 @@ _ONE_USER = {404: ["user_not_found"], 422: ["validation_failed"]}
     "",
     response_model=Page[AdminUserRead],
     summary="Search accounts (staff)",
-    responses=_responses({400: ["invalid_cursor"], 422: ["validation_failed"]}),
+    responses=permission_responses({400: ["invalid_cursor"], 422: ["validation_failed"]}),
 )
 async def search_users(
     caller: CanReadUsers,
@@ -76,7 +66,7 @@ async def search_users(
     "/audit-log",
     response_model=Page[AuditEventRead],
     summary="Security audit log (admins)",
-    responses=_responses({400: ["invalid_cursor"], 422: ["validation_failed", "unknown_event"]}),
+    responses=permission_responses({400: ["invalid_cursor"], 422: ["validation_failed", "unknown_event"]}),
 )
 async def audit_log(
     caller: CanReadAudit,
@@ -93,7 +83,7 @@ async def audit_log(
     "/{user_id}",
     response_model=AdminUserDetail,
     summary="One account in full (staff)",
-    responses=_responses(_ONE_USER),
+    responses=permission_responses(_ONE_USER),
 )
 async def get_user(user_id: uuid.UUID, caller: CanReadUsers, tx: Tx) -> AdminUserDetail:
     """Roles, status, 2FA, linked providers and the number of signed-in sessions."""
@@ -104,7 +94,7 @@ async def get_user(user_id: uuid.UUID, caller: CanReadUsers, tx: Tx) -> AdminUse
     "/{user_id}/roles",
     response_model=AdminUserDetail,
     summary="Replace an account's roles (admins)",
-    responses=_responses({**_ONE_USER, 409: ["cannot_demote_self"]}),
+    responses=permission_responses({**_ONE_USER, 409: ["cannot_demote_self"]}),
 )
 async def change_roles(
     user_id: uuid.UUID,
@@ -130,7 +120,7 @@ async def change_roles(
     "/{user_id}/disable",
     response_model=AdminUserDetail,
     summary="Disable an account and sign it out everywhere (staff)",
-    responses=_responses({**_ONE_USER, 403: ["cannot_manage_staff"], 409: ["cannot_disable_self"]}),
+    responses=permission_responses({**_ONE_USER, 403: ["cannot_manage_staff"], 409: ["cannot_disable_self"]}),
 )
 async def disable_user(
     user_id: uuid.UUID, body: DisableRequest, caller: CanDisableUsers, tx: Tx, meta: Meta
@@ -146,7 +136,7 @@ async def disable_user(
     "/{user_id}/enable",
     response_model=AdminUserDetail,
     summary="Re-enable a disabled account (staff)",
-    responses=_responses({**_ONE_USER, 403: ["cannot_manage_staff"]}),
+    responses=permission_responses({**_ONE_USER, 403: ["cannot_manage_staff"]}),
 )
 async def enable_user(user_id: uuid.UUID, caller: CanDisableUsers, tx: Tx, meta: Meta) -> AdminUserDetail:
     """The owner can sign in again (their old sessions stay ended). Idempotent."""

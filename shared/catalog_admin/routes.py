@@ -33,8 +33,7 @@ from shared.catalog_admin.schemas import (
 from shared.catalog_admin.service import Actor
 from shared.http.auth import Principal
 from shared.http.client_meta import Meta
-from shared.http.openapi import errors
-from shared.http.permissions import PERMISSION_ERRORS, CanWriteCatalog
+from shared.http.permissions import CanWriteCatalog, permission_responses
 from shared.infra.db import Tx
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog-admin"])
@@ -48,15 +47,6 @@ PersonId = Annotated[uuid.UUID, Path(alias="personId")]
 _INVALID = ["validation_failed"]
 _TITLE = {404: ["title_not_found"]}
 _TITLE_WRITE = {409: ["slug_taken", "imdb_id_taken", "has_seasons"], 422: _INVALID}
-
-
-def _responses(extra: dict[int, list[str]]) -> dict[int | str, dict[str, Any]]:
-    """Every management route's errors (auth, permission, database) plus its own."""
-    merged: dict[int, list[str]] = {status: list(codes) for status, codes in PERMISSION_ERRORS.items()}
-    merged.setdefault(503, []).append("service_unavailable")
-    for status, codes in extra.items():
-        merged.setdefault(status, []).extend(codes)
-    return errors(merged)
 
 
 def _actor(caller: Principal, meta: Any) -> Actor:
@@ -75,7 +65,7 @@ async def _title(tx: Tx, title_id: uuid.UUID) -> TitleDetail:
     status_code=201,
     response_model=TitleDetail,
     summary="Create a movie or series",
-    responses=_responses({409: ["slug_taken", "imdb_id_taken"], 422: _INVALID}),
+    responses=permission_responses({409: ["slug_taken", "imdb_id_taken"], 422: _INVALID}),
 )
 async def create_title(body: TitleCreate, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> TitleDetail:
     """A draft unless `status` says otherwise; the slug is made from the title when left out."""
@@ -87,7 +77,7 @@ async def create_title(body: TitleCreate, tx: Tx, caller: CanWriteCatalog, meta:
     "/titles/{titleId}",
     response_model=TitleDetail,
     summary="Change a title",
-    responses=_responses({**_TITLE, **_TITLE_WRITE}),
+    responses=permission_responses({**_TITLE, **_TITLE_WRITE}),
 )
 async def update_title(
     title_id: TitleId, body: TitleUpdate, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -98,7 +88,10 @@ async def update_title(
 
 
 @router.delete(
-    "/titles/{titleId}", status_code=204, summary="Delete a title (soft)", responses=_responses(_TITLE)
+    "/titles/{titleId}",
+    status_code=204,
+    summary="Delete a title (soft)",
+    responses=permission_responses(_TITLE),
 )
 async def delete_title(title_id: TitleId, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> Response:
     """Hidden everywhere at once; POST .../restore brings it back."""
@@ -110,7 +103,7 @@ async def delete_title(title_id: TitleId, tx: Tx, caller: CanWriteCatalog, meta:
     "/titles/{titleId}/restore",
     response_model=TitleDetail,
     summary="Restore a deleted title",
-    responses=_responses({**_TITLE, 409: ["not_deleted", "slug_taken", "imdb_id_taken"]}),
+    responses=permission_responses({**_TITLE, 409: ["not_deleted", "slug_taken", "imdb_id_taken"]}),
 )
 async def restore_title(title_id: TitleId, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> TitleDetail:
     """409 slug_taken when another title took its slug meanwhile (change that one's slug first)."""
@@ -122,7 +115,7 @@ async def restore_title(title_id: TitleId, tx: Tx, caller: CanWriteCatalog, meta
     "/titles/{titleId}/status",
     response_model=TitleDetail,
     summary="Set a title's publishing status",
-    responses=_responses({**_TITLE, 422: _INVALID}),
+    responses=permission_responses({**_TITLE, 422: _INVALID}),
 )
 async def set_status(
     title_id: TitleId, body: StatusChange, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -136,7 +129,7 @@ async def set_status(
     "/titles/{titleId}/availability",
     response_model=TitleDetail,
     summary="Set a title's availability window and countries",
-    responses=_responses({**_TITLE, 422: _INVALID}),
+    responses=permission_responses({**_TITLE, 422: _INVALID}),
 )
 async def set_availability(
     title_id: TitleId, body: AvailabilityChange, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -150,7 +143,7 @@ async def set_availability(
     "/titles/{titleId}/genres",
     response_model=TitleDetail,
     summary="Set a title's genres",
-    responses=_responses({**_TITLE, 422: _INVALID}),
+    responses=permission_responses({**_TITLE, 422: _INVALID}),
 )
 async def set_genres(
     title_id: TitleId, body: TermSlugs, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -166,7 +159,7 @@ async def set_genres(
     "/titles/{titleId}/categories",
     response_model=TitleDetail,
     summary="Set a title's categories",
-    responses=_responses({**_TITLE, 422: _INVALID}),
+    responses=permission_responses({**_TITLE, 422: _INVALID}),
 )
 async def set_categories(
     title_id: TitleId, body: TermSlugs, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -182,7 +175,7 @@ async def set_categories(
     "/titles/{titleId}/credits",
     response_model=TitleDetail,
     summary="Replace a title's cast and crew",
-    responses=_responses({**_TITLE, 422: _INVALID}),
+    responses=permission_responses({**_TITLE, 422: _INVALID}),
 )
 async def set_credits(
     title_id: TitleId, body: CreditsReplace, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -200,7 +193,7 @@ async def set_credits(
     status_code=201,
     response_model=SeasonRead,
     summary="Add a season to a series",
-    responses=_responses({**_TITLE, 409: ["not_a_series", "season_number_taken"], 422: _INVALID}),
+    responses=permission_responses({**_TITLE, 409: ["not_a_series", "season_number_taken"], 422: _INVALID}),
 )
 async def create_season(
     title_id: TitleId, body: SeasonCreate, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -218,7 +211,7 @@ _EPISODE = {404: ["episode_not_found"]}
     "/seasons/{seasonId}",
     response_model=SeasonRead,
     summary="Change a season",
-    responses=_responses({**_SEASON, 409: ["season_number_taken"], 422: _INVALID}),
+    responses=permission_responses({**_SEASON, 409: ["season_number_taken"], 422: _INVALID}),
 )
 async def update_season(
     season_id: SeasonId, body: SeasonUpdate, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -232,7 +225,7 @@ async def update_season(
     "/seasons/{seasonId}",
     status_code=204,
     summary="Delete a season and its episodes",
-    responses=_responses(_SEASON),
+    responses=permission_responses(_SEASON),
 )
 async def delete_season(season_id: SeasonId, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> Response:
     """Permanent (restore the series, not its seasons)."""
@@ -245,7 +238,7 @@ async def delete_season(season_id: SeasonId, tx: Tx, caller: CanWriteCatalog, me
     status_code=201,
     response_model=EpisodeRead,
     summary="Add an episode to a season",
-    responses=_responses({**_SEASON, 409: ["episode_number_taken"], 422: _INVALID}),
+    responses=permission_responses({**_SEASON, 409: ["episode_number_taken"], 422: _INVALID}),
 )
 async def create_episode(
     season_id: SeasonId, body: EpisodeCreate, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -259,7 +252,7 @@ async def create_episode(
     "/episodes/{episodeId}",
     response_model=EpisodeRead,
     summary="Change an episode",
-    responses=_responses({**_EPISODE, 409: ["episode_number_taken"], 422: _INVALID}),
+    responses=permission_responses({**_EPISODE, 409: ["episode_number_taken"], 422: _INVALID}),
 )
 async def update_episode(
     episode_id: EpisodeId, body: EpisodeUpdate, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -272,7 +265,10 @@ async def update_episode(
 
 
 @router.delete(
-    "/episodes/{episodeId}", status_code=204, summary="Delete an episode", responses=_responses(_EPISODE)
+    "/episodes/{episodeId}",
+    status_code=204,
+    summary="Delete an episode",
+    responses=permission_responses(_EPISODE),
 )
 async def delete_episode(episode_id: EpisodeId, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> Response:
     """Permanent."""
@@ -290,7 +286,7 @@ _PERSON = {404: ["person_not_found"]}
     status_code=201,
     response_model=PersonDetail,
     summary="Add a person (cast or crew)",
-    responses=_responses({409: ["slug_taken", "imdb_id_taken"], 422: _INVALID}),
+    responses=permission_responses({409: ["slug_taken", "imdb_id_taken"], 422: _INVALID}),
 )
 async def create_person(body: PersonCreate, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> PersonDetail:
     """The slug is made from the name when left out (numbered for namesakes)."""
@@ -302,7 +298,7 @@ async def create_person(body: PersonCreate, tx: Tx, caller: CanWriteCatalog, met
     "/people/{personId}",
     response_model=PersonDetail,
     summary="Change a person",
-    responses=_responses({**_PERSON, 409: ["slug_taken", "imdb_id_taken"], 422: _INVALID}),
+    responses=permission_responses({**_PERSON, 409: ["slug_taken", "imdb_id_taken"], 422: _INVALID}),
 )
 async def update_person(
     person_id: PersonId, body: PersonUpdate, tx: Tx, caller: CanWriteCatalog, meta: Meta
@@ -313,7 +309,10 @@ async def update_person(
 
 
 @router.delete(
-    "/people/{personId}", status_code=204, summary="Delete a person (soft)", responses=_responses(_PERSON)
+    "/people/{personId}",
+    status_code=204,
+    summary="Delete a person (soft)",
+    responses=permission_responses(_PERSON),
 )
 async def delete_person(person_id: PersonId, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> Response:
     """Their credits stay stored but are hidden until the person is restored."""
@@ -325,7 +324,7 @@ async def delete_person(person_id: PersonId, tx: Tx, caller: CanWriteCatalog, me
     "/people/{personId}/restore",
     response_model=PersonDetail,
     summary="Restore a deleted person",
-    responses=_responses({**_PERSON, 409: ["not_deleted", "slug_taken", "imdb_id_taken"]}),
+    responses=permission_responses({**_PERSON, 409: ["not_deleted", "slug_taken", "imdb_id_taken"]}),
 )
 async def restore_person(person_id: PersonId, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> PersonDetail:
     """409 slug_taken when another person took the slug meanwhile."""
@@ -341,7 +340,7 @@ async def restore_person(person_id: PersonId, tx: Tx, caller: CanWriteCatalog, m
     status_code=201,
     response_model=TermRead,
     summary="Add a genre",
-    responses=_responses({409: ["slug_taken"], 422: _INVALID}),
+    responses=permission_responses({409: ["slug_taken"], 422: _INVALID}),
 )
 async def create_genre(body: TermCreate, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> TermRead:
     """The slug is made from the name when left out."""
@@ -354,7 +353,7 @@ async def create_genre(body: TermCreate, tx: Tx, caller: CanWriteCatalog, meta: 
     status_code=201,
     response_model=TermRead,
     summary="Add a category",
-    responses=_responses({409: ["slug_taken"], 422: _INVALID}),
+    responses=permission_responses({409: ["slug_taken"], 422: _INVALID}),
 )
 async def create_category(body: TermCreate, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> TermRead:
     """Editorial groupings such as "Award winners"; the slug is made from the name when left out."""
@@ -405,7 +404,7 @@ def _import_body_schema() -> dict[str, Any]:
     "/import",
     response_model=ImportReport,
     summary="Import titles from JSON or CSV (per-row report)",
-    responses=_responses(
+    responses=permission_responses(
         {
             400: ["invalid_json", "invalid_csv", "invalid_encoding"],
             413: ["payload_too_large"],

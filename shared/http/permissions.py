@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 
 from shared.errors import Forbidden
 from shared.http.auth import Principal, current_principal
-from shared.http.openapi import BEARER_ERRORS
+from shared.http.openapi import BEARER_ERRORS, errors
 
 # The roles, least to most privileged (the order is the canonical order of a user's role list).
 ROLES: tuple[str, ...] = ("viewer", "content_manager", "ads_manager", "support", "admin")
@@ -116,3 +116,13 @@ PERMISSION_ERRORS: dict[int, list[str]] = {
     401: BEARER_ERRORS,
     403: ["permission_denied"],
 }
+
+
+def permission_responses(*extras: dict[int, list[str]]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a permission-guarded route: auth, permission and database errors plus its own."""
+    merged: dict[int, list[str]] = {status: list(codes) for status, codes in PERMISSION_ERRORS.items()}
+    merged.setdefault(503, []).append("service_unavailable")
+    for extra in extras:
+        for status, codes in extra.items():
+            merged.setdefault(status, []).extend(code for code in codes if code not in merged.get(status, []))
+    return errors(merged)

@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 from shared.errors import AppError
 from shared.http.auth import Principal
 from shared.http.client_meta import Meta
-from shared.http.openapi import errors
-from shared.http.permissions import PERMISSION_ERRORS, CanWriteMedia
+from shared.http.permissions import CanWriteMedia, permission_responses
 from shared.http.problems import app_error_response
 from shared.infra.db import Tx
 from shared.media import service, tracks
@@ -44,16 +43,6 @@ _CONTENT = {404: ["title_not_found", "episode_not_found"], 422: [*_INVALID, "epi
 _UPLOAD = {404: ["upload_not_found"]}
 
 
-def _responses(*extras: dict[int, list[str]]) -> dict[int | str, dict[str, Any]]:
-    """Every media route's errors (auth, permission, database) plus its own."""
-    merged: dict[int, list[str]] = {status: list(codes) for status, codes in PERMISSION_ERRORS.items()}
-    merged.setdefault(503, []).append("service_unavailable")
-    for extra in extras:
-        for status, codes in extra.items():
-            merged.setdefault(status, []).extend(code for code in codes if code not in merged.get(status, []))
-    return errors(merged)
-
-
 def _actor(caller: Principal, meta: Any) -> Actor:
     return Actor(user_id=caller.user_id, ip=meta.ip, user_agent=meta.user_agent)
 
@@ -66,7 +55,7 @@ def _actor(caller: Principal, meta: Any) -> Actor:
     status_code=201,
     response_model=UploadTicket,
     summary="Start a direct upload of a source file",
-    responses=_responses(_CONTENT, {422: ["upload_too_large"], 429: ["rate_limited"]}),
+    responses=permission_responses(_CONTENT, {422: ["upload_too_large"], 429: ["rate_limited"]}),
 )
 async def create_upload(body: UploadCreate, tx: Tx, caller: CanWriteMedia, meta: Meta) -> UploadTicket:
     """Files above MEDIA_MULTIPART_THRESHOLD_BYTES get a multipart upload (one presigned PUT per part).
@@ -83,7 +72,7 @@ async def create_upload(body: UploadCreate, tx: Tx, caller: CanWriteMedia, meta:
     "/uploads/{uploadId}",
     response_model=UploadStatus,
     summary="An upload's state and the parts storage holds (to resume)",
-    responses=_responses(_UPLOAD, {422: _INVALID}),
+    responses=permission_responses(_UPLOAD, {422: _INVALID}),
 )
 async def get_upload(upload_id: UploadId, tx: Tx, caller: CanWriteMedia) -> UploadStatus:
     """After a reload: upload the `missing_parts` (ask for their URLs), then complete."""
@@ -94,7 +83,7 @@ async def get_upload(upload_id: UploadId, tx: Tx, caller: CanWriteMedia) -> Uplo
     "/uploads/{uploadId}/parts",
     response_model=PartsOut,
     summary="Presigned URLs for parts of a multipart upload",
-    responses=_responses(
+    responses=permission_responses(
         _UPLOAD,
         {
             409: ["upload_completed", "upload_aborted", "upload_rejected", "not_multipart"],
@@ -121,7 +110,7 @@ async def presign_parts(
     status_code=202,
     response_model=CompleteOut,
     summary="Complete an upload and queue its transcode",
-    responses=_responses(
+    responses=permission_responses(
         _UPLOAD,
         {
             400: ["invalid_part"],
@@ -164,7 +153,7 @@ async def complete_upload(
     "/uploads/{uploadId}",
     response_model=SourceOut,
     summary="Abort an unfinished upload",
-    responses=_responses(_UPLOAD, {409: ["upload_completed"], 422: _INVALID}),
+    responses=permission_responses(_UPLOAD, {409: ["upload_completed"], 422: _INVALID}),
 )
 async def abort_upload(upload_id: UploadId, tx: Tx, caller: CanWriteMedia, meta: Meta) -> SourceOut:
     """Its parts (or object) are removed; aborting again is harmless; a completed upload is 409."""
@@ -178,7 +167,7 @@ async def abort_upload(upload_id: UploadId, tx: Tx, caller: CanWriteMedia, meta:
     "/sources",
     response_model=list[SourceOut],
     summary="Uploaded source files of a title or episode",
-    responses=_responses({422: _INVALID}),
+    responses=permission_responses({422: _INVALID}),
 )
 async def list_sources(
     title_id: TitleFilter, tx: Tx, caller: CanWriteMedia, episode_id: EpisodeFilter = None
@@ -191,7 +180,7 @@ async def list_sources(
     "/assets",
     response_model=list[AssetOut],
     summary="Transcoded assets of a title or episode",
-    responses=_responses({422: _INVALID}),
+    responses=permission_responses({422: _INVALID}),
 )
 async def list_assets(
     title_id: TitleFilter, tx: Tx, caller: CanWriteMedia, episode_id: EpisodeFilter = None
@@ -208,7 +197,7 @@ async def list_assets(
     status_code=201,
     response_model=SubtitleOut,
     summary="Add a subtitle track (SRT or WebVTT)",
-    responses=_responses(
+    responses=permission_responses(
         _CONTENT,
         {409: ["subtitles_conflict"], 422: ["invalid_subtitles", "invalid_base64"], 429: ["rate_limited"]},
     ),
@@ -226,7 +215,7 @@ async def add_subtitles(body: SubtitleCreate, tx: Tx, caller: CanWriteMedia, met
     "/subtitles",
     response_model=list[SubtitleOut],
     summary="Subtitle tracks of a title or episode",
-    responses=_responses({422: _INVALID}),
+    responses=permission_responses({422: _INVALID}),
 )
 async def list_subtitles(
     title_id: TitleFilter, tx: Tx, caller: CanWriteMedia, episode_id: EpisodeFilter = None
@@ -239,7 +228,7 @@ async def list_subtitles(
     "/subtitles/{subtitleId}",
     status_code=204,
     summary="Remove a subtitle track",
-    responses=_responses({404: ["subtitles_not_found"], 422: _INVALID}),
+    responses=permission_responses({404: ["subtitles_not_found"], 422: _INVALID}),
 )
 async def delete_subtitles(subtitle_id: SubtitleId, tx: Tx, caller: CanWriteMedia) -> Response:
     """The manifests are rewritten without it shortly after."""

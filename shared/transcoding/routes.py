@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from shared.errors import BadRequest
-from shared.http.openapi import errors
 from shared.http.pagination import Page, PageParams, encode_cursor, page_params
-from shared.http.permissions import PERMISSION_ERRORS, CanWriteMedia
+from shared.http.permissions import CanWriteMedia, permission_responses
 from shared.infra import ratelimit
 from shared.infra.db import Tx
 from shared.infra.ratelimit import Limit
@@ -24,14 +23,6 @@ _MAX_KEY = 255
 # Each job is minutes of CPU: a content manager queues a season's episodes and re-encodes in an hour,
 # a runaway script or a stolen token does not fill the queue.
 QUEUE_LIMIT = Limit(60, 3600)
-
-
-def _responses(extra: dict[int, list[str]]) -> dict[int | str, dict[str, Any]]:
-    merged: dict[int, list[str]] = {status: list(codes) for status, codes in PERMISSION_ERRORS.items()}
-    merged.setdefault(503, []).append("service_unavailable")
-    for status, codes in extra.items():
-        merged.setdefault(status, []).extend(codes)
-    return errors(merged)
 
 
 def _idempotency_key(value: str | None) -> str | None:
@@ -50,7 +41,7 @@ def _idempotency_key(value: str | None) -> str | None:
     status_code=202,
     response_model=TranscodeJobOut,
     summary="Queue a transcode or re-encode of an uploaded source",
-    responses=_responses(
+    responses=permission_responses(
         {
             400: ["invalid_idempotency_key"],
             404: ["source_not_found"],
@@ -97,7 +88,7 @@ async def create_job(
     "/jobs",
     response_model=Page[TranscodeJobOut],
     summary="List transcode jobs, newest first",
-    responses=_responses({400: ["invalid_cursor"], 422: ["validation_failed"]}),
+    responses=permission_responses({400: ["invalid_cursor"], 422: ["validation_failed"]}),
 )
 async def list_jobs(
     tx: Tx,
@@ -127,7 +118,7 @@ async def list_jobs(
     "/jobs/{jobId}",
     response_model=TranscodeJobOut,
     summary="A transcode job: state, progress, ETA, renditions done, failure reason, history",
-    responses=_responses({404: ["job_not_found"]}),
+    responses=permission_responses({404: ["job_not_found"]}),
 )
 async def get_job(job_id: JobId, tx: Tx, caller: CanWriteMedia) -> TranscodeJobOut:
     """Poll this while the job runs; progress is 0..100 over the whole job."""
@@ -138,7 +129,7 @@ async def get_job(job_id: JobId, tx: Tx, caller: CanWriteMedia) -> TranscodeJobO
     "/jobs/{jobId}/cancel",
     response_model=TranscodeJobOut,
     summary="Cancel a transcode job",
-    responses=_responses({404: ["job_not_found"], 409: ["job_finished"]}),
+    responses=permission_responses({404: ["job_not_found"], 409: ["job_finished"]}),
 )
 async def cancel_job(job_id: JobId, tx: Tx, caller: CanWriteMedia) -> TranscodeJobOut:
     """A queued job is cancelled at once; a running one stops at its next progress tick (ffmpeg killed)."""
