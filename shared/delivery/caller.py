@@ -3,7 +3,7 @@
 The regular bearer check (shared.accounts.authn) costs one MGET of the login session's revocation records
 and get_live_session one GET of the stream's blob: two round trips for the hottest playback request.
 Here the access token's signature is verified first (no I/O), then one MGET fetches both revocation
-records and the session blob, and authn's own check_not_revoked judges the records it asked for, so the
+records and the session blob, and authn's own judge_revocation judges the records it asked for, so the
 revocation rules stay authn's. Supabase Auth tokens (another issuer, other records) take the regular path.
 """
 
@@ -14,18 +14,10 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from shared.errors import Unauthenticated
-from shared.http.auth import Principal
+from shared.http.auth import Principal, bearer_token
 
 if TYPE_CHECKING:
     from shared.streaming.sessions import StreamSession
-
-
-def bearer_token(request: Request) -> str:
-    """The `Authorization: Bearer` token, or 401."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Sign in and send the access token as 'Authorization: Bearer <token>'.")
-    return token.strip()
 
 
 async def caller_and_session(request: Request, session_id: str) -> tuple[Principal, StreamSession | None]:
@@ -41,6 +33,8 @@ async def caller_and_session(request: Request, session_id: str) -> tuple[Princip
     from shared.streaming import sessions
 
     token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated("Sign in and send the access token as 'Authorization: Bearer <token>'.")
     settings = get_settings()
     claims = decode_access_token(token, settings=settings)
     if claims.issuer != authn.decode_issuer(settings):
@@ -52,12 +46,4 @@ async def caller_and_session(request: Request, session_id: str) -> tuple[Princip
     session_key = sessions.SESSION_KEY.format(session_id)
     revoked, stale_before, blob = await (await get_redis()).mget(*authn.revocation_keys(claims), session_key)
     authn.judge_revocation(claims, revoked=revoked, stale_before=stale_before)
-    principal = Principal(
-        user_id=claims.user_id,
-        roles=claims.roles,
-        session_id=str(claims.session_id),
-        profile_id=claims.profile_id,
-        aal=claims.aal,
-        email=claims.email,
-    )
-    return principal, None if blob is None else sessions.StreamSession.from_json(blob)
+    return authn.principal_of(claims), None if blob is None else sessions.StreamSession.from_json(blob)

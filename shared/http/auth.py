@@ -34,7 +34,8 @@ def register_authenticator(verify: Authenticator) -> None:
     _authenticator = verify
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """The `Authorization: Bearer` token, or None when there is none."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -44,7 +45,7 @@ def _bearer(request: Request) -> str | None:
 
 async def optional_principal(request: Request) -> Principal | None:
     """The caller when a bearer token is presented, else None; a bad token is still a 401."""
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None:
         return None
     if _authenticator is None:
