@@ -28,8 +28,6 @@ trip in all (the bearer check included: the bare endpoint already spends one on 
 import argparse
 import asyncio
 import os
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +37,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from _support import (
+    bench_server_url,
+    create_database,
+    drop_database,
+    free_port,
+    percentile,
+    server_env,
+    wait_ready,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -130,22 +137,6 @@ class Viewer:
 
     content_id: str
     token: str
-
-
-def create_database(server_url: str) -> str:
-    import psycopg
-
-    name = f"cinema_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-
-def drop_database(server_url: str, url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{urlsplit(url).path.lstrip("/")}" with (force)')
 
 
 async def transcode(url: str, scratch: Path, seconds: float) -> uuid.UUID:
@@ -253,27 +244,6 @@ async def viewer(url: str, title_id: uuid.UUID) -> Viewer:
 # --- the measurement ------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    import httpx
-
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise SystemExit("the bench server exited")
-            try:
-                await client.get("/api/v1/bench/counters")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise SystemExit("the bench server did not start")
-
-
 @dataclass
 class Result:
     """Timings (ms) and round trips per request of each kind."""
@@ -371,11 +341,6 @@ async def measure(base: str, who: Viewer, requests: int, rounds: int, counted: i
     return Result(timings, redis, postgres)
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
-
-
 def table(result: Result) -> list[str]:
     """The markdown table."""
     p50 = {kind: statistics.median(values) for kind, values in result.timings.items()}
@@ -401,7 +366,7 @@ def table(result: Result) -> list[str]:
             )
             verdict = "PASS" if ok else "FAIL"
         lines.append(
-            f"| {kind} | {p50[kind]:.2f} | {_percentile(result.timings[kind], 0.95):.2f} | {ratio:.2f}"
+            f"| {kind} | {p50[kind]:.2f} | {percentile(result.timings[kind], 0.95):.2f} | {ratio:.2f}"
             f" | {redis:g} | {postgres:g} | {goal} | {verdict} |"
         )
     return lines
@@ -426,26 +391,16 @@ def main() -> int:
         return 0
 
     from shared.infra.migrations import migrate
-    from shared.local.services import embedded_postgres_url, embedded_redis_url, stop_embedded_redis
+    from shared.local.services import embedded_redis_url, stop_embedded_redis
 
-    server_url = (
-        args.server_url
-        or os.environ.get("BENCH_DATABASE_URL")
-        or embedded_postgres_url(REPO / ".data" / "test-services")
-    )
+    server_url = bench_server_url(args.server_url)
     url = create_database(server_url)
     scratch = Path(tempfile.mkdtemp(prefix="cinema-bench-"))
     redis_url = os.environ.get("BENCH_REDIS_URL") or embedded_redis_url(scratch)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
-        "APP_ENV": "test",
-        "DATABASE_URL": url,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(scratch),
-        "SIGNING_SECRET": secrets.token_urlsafe(48),
-        "LOG_LEVEL": "WARNING",
+        **server_env(database_url=url, redis_url=redis_url, scratch=scratch),
         "PUBLIC_BASE_URL": base,
         "MEDIA_X264_PRESET": "ultrafast",
         "STREAM_HEARTBEAT_TTL_SECONDS": "3600",  # the manifests' session outlives the run without beats
@@ -462,7 +417,7 @@ def main() -> int:
         title_id = asyncio.run(transcode(url, scratch, args.seconds))
         who = asyncio.run(viewer(url, title_id))
         process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=REPO)
-        asyncio.run(_wait_ready(base, process))
+        asyncio.run(wait_ready(base, process, "/api/v1/bench/counters"))
         result = asyncio.run(measure(base, who, args.requests, args.rounds, args.counted))
     finally:
         if process is not None:

@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +29,16 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from _support import (
+    bench_server_url,
+    create_database,
+    drop_database,
+    free_port,
+    percentile,
+    server_env,
+    wait_ready,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -589,24 +596,6 @@ def queries(catalog: Catalog, count: int, seed: int = 11) -> dict[str, list[str]
     return work
 
 
-def create_database(server_url: str) -> str:
-    """A new empty database on the server; its URL."""
-    import psycopg
-
-    name = f"cinema_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-
-def drop_database(server_url: str, url: str) -> None:
-    """Drop the bench database, whoever is still connected."""
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{urlsplit(url).path.lstrip("/")}" with (force)')
-
-
 # --- the server -----------------------------------------------------------------------------------------
 
 
@@ -637,27 +626,6 @@ def serve(port: int) -> None:
     import uvicorn
 
     uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    import httpx
-
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise SystemExit("the bench server exited")
-            try:
-                await client.get("/api/v1/search/openapi.json")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise SystemExit("the bench server did not start")
 
 
 async def measure(base: str, work: dict[str, list[str]], rounds: int) -> dict[str, list[float]]:
@@ -695,11 +663,6 @@ async def measure(base: str, work: dict[str, list[str]], rounds: int) -> dict[st
                 for value in share[round_number * size : (round_number + 1) * size]:
                     timings[kind].append(await one(kind, value))
     return timings
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
 
 
 async def explain(url: str, work: dict[str, list[str]]) -> None:
@@ -759,13 +722,9 @@ def main() -> int:
         return 0
 
     from shared.infra.migrations import migrate
-    from shared.local.services import embedded_postgres_url, embedded_redis_url, stop_embedded_redis
+    from shared.local.services import embedded_redis_url, stop_embedded_redis
 
-    server_url = (
-        args.server_url
-        or os.environ.get("BENCH_DATABASE_URL")
-        or embedded_postgres_url(REPO / ".data" / "test-services")
-    )
+    server_url = bench_server_url(args.server_url)
     url = create_database(server_url)
     scratch = Path(tempfile.mkdtemp(prefix="cinema-bench-"))
     redis_url = os.environ.get("BENCH_REDIS_URL") or embedded_redis_url(scratch)
@@ -779,20 +738,14 @@ def main() -> int:
         work["key lookup"] = [rng.choice(catalog.titles)[0] for _ in range(args.requests + 20)]
         if args.explain:
             asyncio.run(explain(url, work))
-        port = _free_port()
+        port = free_port()
         env = {
-            **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
-            "APP_ENV": "test",
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "DATA_DIR": str(scratch),
-            "SIGNING_SECRET": secrets.token_urlsafe(48),
-            "LOG_LEVEL": "WARNING",
+            **server_env(database_url=url, redis_url=redis_url, scratch=scratch),
             "CATALOG_CACHE_SECONDS": "0",  # the Redis result cache is off: every request reaches PostgreSQL
         }
         process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=REPO)
         base = f"http://127.0.0.1:{port}"
-        asyncio.run(_wait_ready(base, process))
+        asyncio.run(wait_ready(base, process, "/api/v1/search/openapi.json"))
         timings = asyncio.run(measure(base, work, args.rounds))
     finally:
         if process is not None:
@@ -805,7 +758,7 @@ def main() -> int:
         else:
             drop_database(server_url, url)
 
-    base_p95 = _percentile(timings["key lookup"], 0.95)
+    base_p95 = percentile(timings["key lookup"], 0.95)
     print(
         f"\n{args.titles} titles, {args.people} people, {len(timings['key lookup'])} requests per kind "
         "over HTTP (uvicorn + httpx, one at a time), Redis result cache off"
@@ -814,7 +767,7 @@ def main() -> int:
     print("|---|---:|---:|---:|---|")
     for kind in ("key lookup", "fulltext", "fuzzy", "autocomplete"):
         values = timings[kind]
-        p50, p95 = statistics.median(values), _percentile(values, 0.95)
+        p50, p95 = statistics.median(values), percentile(values, 0.95)
         ratio = p95 / base_p95
         verdict = "baseline" if kind == "key lookup" else ("PASS" if ratio <= TARGET_RATIO else "FAIL")
         print(f"| {kind} | {p50:.2f} | {p95:.2f} | {ratio:.2f} | {verdict} |")
