@@ -87,31 +87,6 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
-def is_manifest(relative_path: str) -> bool:
-    """Manifests (*.m3u8, *.mpd) are published after the files they reference."""
-    return relative_path.endswith((".m3u8", ".mpd"))
-
-
-def asset_files(asset_dir: Path) -> list[Path]:
-    """Every publishable file under asset_dir, media first, media playlists next, master and MPD last.
-
-    Scratch folders starting with '.' (the packager's clear segments) are never listed.
-    """
-
-    def rank(path: Path) -> tuple[int, str]:
-        relative = path.relative_to(asset_dir).as_posix()
-        if relative in (HLS_MASTER, DASH_MANIFEST):
-            return 2, relative
-        return (1 if is_manifest(relative) else 0), relative
-
-    files = [
-        path
-        for path in asset_dir.rglob("*")
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(asset_dir).parts)
-    ]
-    return sorted(files, key=rank)
-
-
 def _write(path: Path, text: str) -> None:
     """Write through a temporary name and rename, so a reader never sees half a manifest."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,6 @@ from shared.settings import get_settings
 from shared.transcoding.pipeline.codecs import read_init
 from shared.transcoding.pipeline.dash import MPD_NS, kid_uuid
 from shared.transcoding.pipeline.encryption import decrypt_segment
-from shared.transcoding.pipeline.manifests import asset_files, is_manifest
 from shared.transcoding.pipeline.model import (
     AudioTrack,
     ContentKeys,
@@ -40,6 +39,7 @@ from shared.transcoding.pipeline.package import (
     write_manifests,
 )
 from shared.transcoding.pipeline.testclips import generate_clip
+from shared.transcoding.publish import is_manifest, local_files, publish_order
 
 pytestmark = pytest.mark.slow
 
@@ -437,7 +437,8 @@ async def test_write_manifests_with_a_subset_then_every_rung(packaged: Packaged,
 
 async def test_no_clear_copies_are_left_and_files_are_ordered(packaged: Packaged) -> None:
     assert not (packaged.asset_dir / ".work").exists()
-    files = [path.relative_to(packaged.asset_dir).as_posix() for path in asset_files(packaged.asset_dir)]
+    # In the order the worker publishes them (shared.transcoding.publish): media, playlists, masters last.
+    files = [path for wave in publish_order(local_files(packaged.asset_dir)) for path in wave]
     assert files[-2:] == ["dash/manifest.mpd", "hls/master.m3u8"]
     first_manifest = next(index for index, path in enumerate(files) if is_manifest(path))
     assert all(is_manifest(path) for path in files[first_manifest:])
