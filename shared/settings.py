@@ -123,6 +123,22 @@ class Settings(BaseSettings):
     # Signs the X-Cinema-Entitlement token each forwarded challenge carries; give the provider the same value.
     drm_entitlement_secret: str | None = Field(default=None, min_length=32)
 
+    # Payments: Stripe in production; without keys the local sandbox provider (a checkout page of our own).
+    payments_provider: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: AnyUrl | None = None  # default Stripe's; tests point the SDK at a local server
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    payments_default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # Where checkout and the billing portal send the viewer back (default PUBLIC_BASE_URL/account/billing).
+    payments_return_url: AnyUrl | None = None
+    payments_grace_days: int = Field(default=7, ge=0, le=60)  # past_due keeps the plan this long
+    # A renewal confirmed a little late does not interrupt playback: paid access runs to period end + this.
+    payments_renewal_leeway_hours: int = Field(default=48, ge=0, le=14 * 24)
+    rental_play_window_hours: int = Field(default=48, ge=1, le=24 * 365)
+    rental_start_within_days: int = Field(default=30, ge=1, le=365)
+    idempotency_retention_hours: int = Field(default=24, ge=1, le=24 * 30)
+
     # Scheduled jobs: Vercel Cron sends "Authorization: Bearer $CRON_SECRET".
     cron_secret: str | None = Field(default=None, min_length=16)
     finished_job_retention_days: int = Field(default=7, ge=1, le=365)
@@ -256,6 +272,8 @@ class Settings(BaseSettings):
             raise ValueError("SENDGRID_API_KEY is required when MAIL_BACKEND=sendgrid")
         if self.images_backend == "cloudinary" and not self.cloudinary_url:
             raise ValueError("CLOUDINARY_URL is required when IMAGES_BACKEND=cloudinary")
+        if self.payments_provider == "stripe" and not (self.stripe_secret_key and self.stripe_webhook_secret):
+            raise ValueError("PAYMENTS_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
         if self.accept_supabase_tokens and not (self.supabase_url and self.supabase_jwt_secret):
             raise ValueError("ACCEPT_SUPABASE_TOKENS needs SUPABASE_URL and SUPABASE_JWT_SECRET")
         if self.app_env == "production":

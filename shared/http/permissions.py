@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, str] = {
     "media:write": "Upload source videos and manage transcodes.",
     "ads:write": "Create and edit ad campaigns and creatives.",
     "analytics:read": "Read playback and ad analytics.",
+    "commerce:write": "Manage plans, prices, rental and purchase offers and pay-per-view events.",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -109,6 +110,7 @@ CanReadAudit = Annotated[Principal, Depends(require_permission("audit:read"))]
 CanWriteCatalog = Annotated[Principal, Depends(require_permission("catalog:write"))]
 CanWriteMedia = Annotated[Principal, Depends(require_permission("media:write"))]
 CanWriteAds = Annotated[Principal, Depends(require_permission("ads:write"))]
+CanWriteCommerce = Annotated[Principal, Depends(require_permission("commerce:write"))]
 CanReadAnalytics = Annotated[Principal, Depends(require_permission("analytics:read"))]
 
 # The problem codes a permission-guarded route may answer, for `errors({...})`.

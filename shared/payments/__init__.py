@@ -1,0 +1,1 @@
+"""Payments: the provider contract (Stripe or the local sandbox), webhook events, idempotency."""
