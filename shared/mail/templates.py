@@ -338,6 +338,12 @@ def account_deleted(v: Values) -> Draft:
     )
 
 
+def receipt(v: Values) -> Draft:
+    """Receipt of a paid invoice: built by the invoices domain (imported here, which imports this module)."""
+    from shared.invoices.receipt import receipt as build
+
+    return build(v)
+
 TEMPLATES: dict[str, Callable[[Values], Draft]] = {
     "verify_email": verify_email,
     "already_registered": already_registered,
@@ -352,6 +358,7 @@ TEMPLATES: dict[str, Callable[[Values], Draft]] = {
     "backup_codes_regenerated": backup_codes_regenerated,
     "account_locked": account_locked,
     "account_deleted": account_deleted,
+    "receipt": receipt,
 }
 
 

@@ -181,6 +181,13 @@ SAMPLE: dict[str, str] = {
     "site_url": "https://cinema.example/",
     "email_link_lifetime": "24 hours",
     "reset_link_lifetime": "30 minutes",
+    # The receipt's (shared.invoices.receipt.receipt_data): lines and totals travel as JSON pairs.
+    "number": "CIN-00000042",
+    "date": "21 November 2026",
+    "amount_paid": "$12.99",
+    "lines": '[["Standard (monthly)", "$12.99"]]',
+    "totals": '[["Subtotal", "$12.99"], ["Total", "$12.99"], ["Amount paid", "$12.99"]]',
+    "link_lifetime": "30 days",
 }
 
 
