@@ -344,6 +344,7 @@ def receipt(v: Values) -> Draft:
 
     return build(v)
 
+
 TEMPLATES: dict[str, Callable[[Values], Draft]] = {
     "verify_email": verify_email,
     "already_registered": already_registered,
