@@ -14,8 +14,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from psycopg.types.json import Jsonb
-
 from shared.errors import AppError, Forbidden, NotFound
 from shared.http.pagination import InvalidCursor, Page, PageParams, encode_cursor
 from shared.invoices import repository
@@ -117,6 +115,8 @@ async def record(
     subscription_id: uuid.UUID | None,
 ) -> uuid.UUID:
     """Store the provider's invoice as it is now (upsert); queue the receipt once when it is paid."""
+    from psycopg.types.json import Jsonb
+
     status = _status(invoice.status)
     paid_at = invoice.paid_at or (clock.now() if status == "paid" else None)
     row = await _upsert(
@@ -158,6 +158,8 @@ async def record_purchase(
     amount_minor: int,
 ) -> uuid.UUID:
     """The paid invoice of a rental, purchase or pay-per-view ticket (one per checkout); receipt once."""
+    from psycopg.types.json import Jsonb
+
     subtotal = checkout.amount_subtotal if checkout.amount_subtotal is not None else amount_minor
     tax = checkout.amount_tax or 0
     total = checkout.amount_total if checkout.amount_total is not None else subtotal + tax

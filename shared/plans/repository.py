@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
-
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from shared.catalog.visibility import Viewer, visible_sql
 from shared.infra.db import fetch_all, fetch_one
+
+if TYPE_CHECKING:
+    from psycopg.sql import Composed
 
 Conn = Any
 Row = dict[str, Any]
@@ -37,7 +38,9 @@ PLAN_COLUMNS = (
 EVENT_COLUMNS = ("name", "sale_starts_at", "sale_ends_at", "view_starts_at", "view_ends_at")
 
 
-def _set_clause(changes: dict[str, Any], allowed: tuple[str, ...]) -> sql.Composed:
+def _set_clause(changes: dict[str, Any], allowed: tuple[str, ...]) -> Composed:
+    from psycopg import sql  # not at import: a cold start of the payments function loads no driver
+
     unknown = set(changes) - set(allowed)
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -94,6 +97,8 @@ async def insert_plan(conn: Conn, values: dict[str, Any]) -> Row | None:
 
 async def update_plan(conn: Conn, code: str, changes: dict[str, Any]) -> Row | None:
     """Set some columns of a plan."""
+    from psycopg import sql
+
     query = sql.SQL("update public.plans set {} where code = %(code)s returning {}").format(
         _set_clause(changes, PLAN_COLUMNS), sql.SQL(PLAN)
     )
@@ -294,6 +299,8 @@ async def event(conn: Conn, event_id: uuid.UUID, *, lock: bool = False) -> Row |
 
 async def update_event(conn: Conn, event_id: uuid.UUID, changes: dict[str, Any]) -> Row | None:
     """Set some columns of an event."""
+    from psycopg import sql
+
     query = sql.SQL("update public.ppv_events set {} where id = %(id)s returning {}").format(
         _set_clause(changes, EVENT_COLUMNS), sql.SQL(EVENT)
     )
