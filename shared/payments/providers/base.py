@@ -169,8 +169,10 @@ class ChargeState:
 
 @dataclass(frozen=True)
 class ProviderEvent:
-    """A notification from the provider: only its id, type and object id are trusted for routing; the
-    object itself is always re-read from the provider (events arrive late, twice and out of order)."""
+    """A notification from the provider; only its id, type and object id are used, for routing.
+
+    The object itself is always re-read from the provider (events arrive late, twice and out of order).
+    """
 
     id: str
     type: str
