@@ -1,0 +1,301 @@
+"""Commerce end to end over HTTP: subscribe through Stripe Checkout and its webhooks, events out of order,
+refunds and disputes revoking what they paid for, past_due with a grace period (time moved, not slept),
+and Idempotency-Key reuse on POST subscribe and POST purchase.
+
+The real stripe SDK talks to tests/support/stripe_server.py; webhooks are signed with the test secret."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.support.commerce import (
+    PAYMENTS,
+    Clock,
+    Stripe,
+    buy,
+    clock_fixture,  # noqa: F401  (the `clock` fixture)
+    entitlements,
+    may_play,
+    offered_title,
+    one,
+    own_plan,
+    paid_purchase,
+    receipts,
+    rows,
+    stripe_fixture,  # noqa: F401  (the `stripe` fixture)
+    subscribe,
+    subscribed,
+)
+from tests.support.identity import SignedIn, signed_in_user
+
+Db = psycopg.AsyncConnection[Any]
+DAY = 24 * 3600
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert a problem+json answer with this status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    return body
+
+
+async def subscription_of(stripe: Stripe, user: SignedIn) -> dict[str, Any]:
+    """GET /subscription."""
+    response = await stripe.client.get(f"{PAYMENTS}/subscription", headers=user.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def subscription_row(db: Db, ref: str) -> dict[str, Any]:
+    """Our subscriptions row of a Stripe subscription."""
+    return await one(
+        db, "select * from public.subscriptions where provider = 'stripe' and provider_ref = %s", ref
+    )
+
+
+async def test_subscribe_checkout_and_webhooks_show_the_plan_an_invoice_and_a_receipt(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    user = await signed_in_user(database_url)
+    plan = await own_plan(db, amount_minor=1299)
+    vat = stripe.server.add_tax_rate(display_name="VAT", percentage=20.0)
+
+    made = await subscribed(stripe, user, plan, tax_rate=vat)
+
+    # What the SDK sent: a subscription checkout for our customer, with an idempotency key.
+    [checkout] = stripe.server.requests_to("POST", "/v1/checkout/sessions")
+    assert checkout.params["mode"] == "subscription"
+    assert checkout.headers.get("idempotency-key")
+    current = await subscription_of(stripe, user)
+    assert current["plan_code"] == plan
+    assert current["status"] == "active"
+    assert current["provider"] == "stripe"
+    assert current["paid_access"] is True
+    assert current["limits"]["max_streams"] == 2 and current["limits"]["ads"] is False
+    listed = await stripe.client.get(f"{PAYMENTS}/invoices", headers=user.headers)
+    assert listed.status_code == 200, listed.text
+    [summary] = listed.json()["items"]
+    invoice = (await stripe.client.get(f"{PAYMENTS}/invoices/{summary['id']}", headers=user.headers)).json()
+    assert invoice["number"].startswith("CIN-")
+    assert invoice["status"] == "paid"
+    assert invoice["subtotal_minor"] == 1299
+    assert invoice["tax_minor"] == 260 and invoice["total_minor"] == 1559, invoice
+    assert invoice["tax_lines"] and invoice["tax_lines"][0]["amount_minor"] == 260, invoice["tax_lines"]
+    assert invoice["lines"] and invoice["lines"][0]["amount_minor"] == 1299
+    row = await subscription_row(db, str(made["subscription"]))
+    assert invoice["subscription_id"] == str(row["id"])
+    [receipt] = await receipts(db, user.user_id)
+    assert receipt["to_address"].lower() == user.email.lower()
+    assert invoice["number"] in receipt["subject"] + receipt["text_body"]
+
+
+async def test_deleted_before_an_older_updated_stays_canceled_and_revoked(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    user = await signed_in_user(database_url)
+    plan = await own_plan(db, tier=2)
+    title_id = await offered_title(db, access="subscription", min_tier=2, rental=None, purchase=None)
+    made = await subscribed(stripe, user, plan)
+    sub = str(made["subscription"])
+    assert (await may_play(db, user.user_id, title_id)).allowed
+
+    # Stripe sends `updated` (the customer scheduled a cancellation), then the subscription is deleted;
+    # the deliveries arrive the other way round.
+    stripe.server.set_subscription(sub, cancel_at_period_end=True)
+    older = stripe.server.event("customer.subscription.updated", sub)
+    stripe.server.cancel_subscription(sub)
+    deleted = stripe.server.event("customer.subscription.deleted", sub)
+    await stripe.deliver(deleted)
+    await stripe.deliver(older)
+
+    row = await subscription_row(db, sub)
+    assert row["status"] == "canceled", row
+    [entitlement] = [e for e in await entitlements(db, user.user_id) if e["kind"] == "subscription"]
+    assert entitlement["revoked_at"] is not None
+    decision = await may_play(db, user.user_id, title_id)
+    assert not decision.allowed and decision.code == "not_entitled"
+    current = await subscription_of(stripe, user)
+    assert current["is_free"] is True and current["paid_access"] is False, current
+
+
+async def test_a_refund_revokes_a_rental(stripe: Stripe, db: Db, database_url: str) -> None:
+    user = await signed_in_user(database_url)
+    title_id = await offered_title(db, rental=399)
+    answer, made = await paid_purchase(stripe, user, title_id, kind="rent")
+    decision = await may_play(db, user.user_id, title_id)
+    assert decision.allowed and decision.kind == "rental"
+
+    stripe.server.refund_charge(str(made["charge"]))
+    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])))
+
+    decision = await may_play(db, user.user_id, title_id)
+    assert not decision.allowed, decision
+    purchase = await stripe.client.get(f"{PAYMENTS}/purchases/{answer['purchase_id']}", headers=user.headers)
+    assert purchase.json()["status"] == "refunded", purchase.text
+    invoice = await one(db, "select * from public.invoices where purchase_id = %s", answer["purchase_id"])
+    assert invoice["status"] == "refunded" and invoice["amount_refunded_minor"] == 399
+
+
+async def test_a_partial_refund_is_recorded_and_access_stays(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    user = await signed_in_user(database_url)
+    title_id = await offered_title(db, purchase=1499)
+    answer, made = await paid_purchase(stripe, user, title_id, kind="buy")
+
+    stripe.server.refund_charge(str(made["charge"]), amount=500)
+    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])))
+
+    assert (await may_play(db, user.user_id, title_id)).allowed
+    invoice = await one(db, "select * from public.invoices where purchase_id = %s", answer["purchase_id"])
+    assert invoice["status"] == "paid" and invoice["amount_refunded_minor"] == 500
+
+
+async def test_a_dispute_revokes_a_purchase(stripe: Stripe, db: Db, database_url: str) -> None:
+    user = await signed_in_user(database_url)
+    title_id = await offered_title(db, purchase=1499)
+    answer, made = await paid_purchase(stripe, user, title_id, kind="buy")
+    decision = await may_play(db, user.user_id, title_id)
+    assert decision.allowed and decision.kind == "purchase"
+
+    dispute = stripe.server.dispute_charge(str(made["charge"]))
+    await stripe.deliver(stripe.server.event("charge.dispute.created", dispute))
+
+    assert not (await may_play(db, user.user_id, title_id)).allowed
+    purchase = await one(db, "select status from public.purchases where id = %s", answer["purchase_id"])
+    assert purchase["status"] == "disputed"
+
+
+async def test_a_refunded_subscription_charge_revokes_the_plan(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    user = await signed_in_user(database_url)
+    plan = await own_plan(db, tier=2)
+    title_id = await offered_title(db, access="subscription", min_tier=2, rental=None, purchase=None)
+    made = await subscribed(stripe, user, plan)
+    assert (await may_play(db, user.user_id, title_id)).allowed
+
+    stripe.server.refund_charge(str(made["charge"]))
+    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])))
+
+    assert not (await may_play(db, user.user_id, title_id)).allowed
+    invoice = await one(db, "select * from public.invoices where user_id = %s", user.user_id)
+    assert invoice["status"] == "refunded"
+
+
+async def test_a_failed_renewal_is_past_due_with_grace_then_free_then_restored_by_payment(
+    stripe: Stripe, db: Db, database_url: str, clock: Clock
+) -> None:
+    from shared.settings import get_settings
+
+    grace_days = get_settings().payments_grace_days
+    stripe.server.clock = clock  # Stripe's time moves with ours
+    user = await signed_in_user(database_url)
+    plan = await own_plan(db, tier=2)
+    paid_title = await offered_title(db, access="subscription", min_tier=2, rental=None, purchase=None)
+    free_title = await offered_title(db, access="free_with_ads", rental=None, purchase=None)
+    made = await subscribed(stripe, user, plan)
+    sub = str(made["subscription"])
+
+    # The period ends and the renewal's payment fails.
+    period_end = stripe.server.get(sub)["items"]["data"][0]["current_period_end"]
+    clock.now = period_end + 60
+    renewal = stripe.server.advance_period(sub, paid=False)
+    await stripe.deliver(stripe.server.event("invoice.payment_failed", str(renewal["invoice"])))
+    await stripe.deliver(stripe.server.event("customer.subscription.updated", sub))
+
+    row = await subscription_row(db, sub)
+    assert row["status"] == "past_due"
+    assert row["grace_ends_at"] is not None
+    assert abs(row["grace_ends_at"].timestamp() - (clock.now + grace_days * DAY)) < 120, row
+    failed = await one(db, "select * from public.invoices where provider_ref = %s", renewal["invoice"])
+    assert failed["status"] == "open"
+
+    # During the grace period the plan still plays.
+    clock.advance((grace_days - 1) * DAY)
+    decision = await may_play(db, user.user_id, paid_title)
+    assert decision.allowed and decision.kind == "subscription", decision
+
+    # After it: the free tier (free titles with ads, nothing of the plan).
+    clock.advance(2 * DAY)
+    decision = await may_play(db, user.user_id, paid_title)
+    assert not decision.allowed and decision.code == "not_entitled", decision
+    free = await may_play(db, user.user_id, free_title)
+    assert free.allowed and free.kind == "free" and free.ads
+    assert (await subscription_of(stripe, user))["paid_access"] is False
+
+    # The customer pays: invoice.paid restores the plan.
+    stripe.server.pay_invoice(str(renewal["invoice"]))
+    await stripe.deliver(stripe.server.event("invoice.paid", str(renewal["invoice"])))
+    row = await subscription_row(db, sub)
+    assert row["status"] == "active" and row["past_due_since"] is None and row["grace_ends_at"] is None
+    decision = await may_play(db, user.user_id, paid_title)
+    assert decision.allowed and decision.kind == "subscription", decision
+    assert (await subscription_of(stripe, user))["paid_access"] is True
+    paid = await one(db, "select * from public.invoices where provider_ref = %s", renewal["invoice"])
+    assert paid["status"] == "paid"
+
+
+async def test_subscribe_idempotency_key_reuse_both_ways(stripe: Stripe, db: Db, database_url: str) -> None:
+    user = await signed_in_user(database_url)
+    plan = await own_plan(db)
+    key = f"sub-{uuid.uuid4()}"
+
+    first = await subscribe(stripe, user, plan, key=key)
+    again = await subscribe(stripe, user, plan, key=key)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    [sent] = stripe.server.requests_to("POST", "/v1/checkout/sessions")
+    assert sent.headers.get("idempotency-key")
+    problem(await subscribe(stripe, user, plan, key=key, currency="EUR"), 409, "idempotency_key_reused")
+    assert len(stripe.server.requests_to("POST", "/v1/checkout/sessions")) == 1
+    # Another key is another request.
+    other = await subscribe(stripe, user, plan, key=f"sub-{uuid.uuid4()}")
+    assert other.status_code == 201, other.text
+    assert other.json()["checkout_id"] != first.json()["checkout_id"]
+
+
+async def test_purchase_idempotency_key_reuse_both_ways(stripe: Stripe, db: Db, database_url: str) -> None:
+    user = await signed_in_user(database_url)
+    title_id = await offered_title(db)
+    key = f"buy-{uuid.uuid4()}"
+
+    first = await buy(stripe, user, title_id, kind="rent", key=key)
+    again = await buy(stripe, user, title_id, kind="rent", key=key)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    [sent] = stripe.server.requests_to("POST", "/v1/checkout/sessions")
+    assert sent.params["mode"] == "payment"
+    assert sent.headers.get("idempotency-key")
+    problem(await buy(stripe, user, title_id, kind="buy", key=key), 409, "idempotency_key_reused")
+    assert len(stripe.server.requests_to("POST", "/v1/checkout/sessions")) == 1
+    pending = await rows(db, "select id from public.purchases where user_id = %s", user.user_id)
+    assert len(pending) == 1
+
+
+async def test_an_expired_checkout_cancels_the_pending_purchase(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    user = await signed_in_user(database_url)
+    title_id = await offered_title(db)
+    started = await buy(stripe, user, title_id)
+    assert started.status_code == 201, started.text
+    checkout_id = started.json()["checkout_id"]
+    stripe.server.expire_checkout(checkout_id)
+    await stripe.deliver(stripe.server.event("checkout.session.expired", checkout_id))
+    purchase = await one(
+        db, "select status from public.purchases where id = %s", started.json()["purchase_id"]
+    )
+    assert purchase["status"] == "canceled"
+    assert not (await may_play(db, user.user_id, title_id)).allowed
