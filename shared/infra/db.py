@@ -147,6 +147,11 @@ async def write_despite_rollback(write: Write) -> None:
         await write(conn)
 
 
+def in_transaction() -> bool:
+    """Whether a request's (or standalone) transaction of ours is open in this context."""
+    return _joinable() is not None
+
+
 async def after_commit(action: Action) -> None:
     """Run `action` (object storage clean-up) once the request's transaction commits; at once outside one."""
     pending = _joinable()
