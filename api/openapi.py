@@ -2,7 +2,19 @@
 
 from mangum import Mangum
 
-from api import auth, catalog, dev, health, maintenance, media, search, streaming, transcoding, users
+from api import (
+    auth,
+    catalog,
+    dev,
+    health,
+    maintenance,
+    media,
+    payments,
+    search,
+    streaming,
+    transcoding,
+    users,
+)
 from shared.http.app import create_app
 from shared.http.openapi import openapi_router
 
@@ -13,6 +25,7 @@ GROUPS = {
     "health": health.app,
     "maintenance": maintenance.app,
     "media": media.app,
+    "payments": payments.app,
     "search": search.app,
     "streaming": streaming.app,
     "transcoding": transcoding.app,

@@ -70,7 +70,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from shared.http.logging import configure_logging
     from shared.infra.queue.worker import run_worker
     from shared.jobs import load_handlers
-    from shared.transcoding.watchdog import watchdog_loop
+    from shared.maintenance.service import frequent_loop
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -83,8 +83,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        # The watchdog re-queues transcodes whose worker died (production runs it from the scheduled relay).
-        await asyncio.gather(run_worker(stop=stop, concurrency=args.concurrency), watchdog_loop(stop))
+        # The every-minute housekeeping production runs from the scheduled relay: the transcode watchdog,
+        # buffered positions, vanished streams and the payment sandbox's renewals.
+        await asyncio.gather(run_worker(stop=stop, concurrency=args.concurrency), frequent_loop(stop))
 
     asyncio.run(main())
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 from datetime import timedelta
@@ -78,12 +80,46 @@ async def run_frequent(*, settings: Settings) -> dict[str, int]:
     flushed = await flush_expired(settings=settings)
     # Their stream records too: a slot freed by a missed heartbeat leaves no open row behind.
     closed = await close_expired_sessions(settings=settings)
+    sandbox_events = await run_sandbox(settings=settings)
     return {
         "relayed_jobs": relayed,
         "stalled_transcodes": watched,
         "flushed_positions": flushed,
         "closed_streams": closed,
+        "sandbox_events": sandbox_events,
     }
+
+
+async def frequent_loop(stop: asyncio.Event, *, interval: float = 60.0) -> None:
+    """run_frequent every `interval` seconds until stop is set: the local worker's scheduler."""
+    from shared.settings import get_settings
+
+    while not stop.is_set():
+        try:
+            await run_frequent(settings=get_settings())
+        except Exception:  # the database may be briefly away: try again next round
+            logger.exception("frequent maintenance pass failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+async def run_sandbox(*, settings: Settings) -> int:
+    """The local payment sandbox's clock: renewals and period ends that fell due, then their events.
+
+    Stripe does this itself and tells us by webhook; the sandbox has no clock of its own. 0 elsewhere.
+    """
+    if settings.payments_provider != "sandbox" or settings.app_env == "production":
+        return 0
+    from shared.infra.db import standalone
+    from shared.payments.clock import now
+    from shared.payments.providers import sandbox
+
+    async with standalone() as conn:
+        await sandbox.tick(conn, settings=settings, at=now())
+    # After the tick committed: its events exist for deliver_pending, which a failure rolls back (retried
+    # next minute) without undoing the renewals.
+    async with standalone() as conn:
+        return await sandbox.deliver_pending(conn, settings=settings)
 
 
 async def _sweep_orphan_sources(settings: Settings) -> int:
@@ -102,6 +138,18 @@ async def _sweep_orphan_sources(settings: Settings) -> int:
         )
 
 
+async def _purge_idempotency_keys(settings: Settings) -> int:
+    """Forget Idempotency-Key records past their retention (a retry after that is a new request)."""
+    from shared.infra.db import standalone
+    from shared.payments import idempotency
+    from shared.payments.clock import now
+
+    async with standalone() as conn:
+        return await idempotency.purge(
+            conn, older_than=now() - timedelta(hours=settings.idempotency_retention_hours)
+        )
+
+
 async def run_daily(*, settings: Settings) -> MaintenanceReport:
     """Relay pending outbox jobs, purge finished job rows and old mail, sweep unused media files."""
     relayed = await run_relay(settings=settings)
@@ -113,6 +161,7 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
     from shared.mail.service import purge_old_mail
 
     purged_mail = await purge_old_mail(settings=settings)
+    purged_keys = await _purge_idempotency_keys(settings)
     from shared.transcoding.service import sweep_storage
 
     # Files of failed/retired assets and leftover chunk files: otherwise storage only ever grows.
@@ -125,6 +174,7 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
             "purged_mail": purged_mail,
             "stalled_transcodes": stalled,
             "swept_media_prefixes": swept_media,
+            "purged_idempotency_keys": purged_keys,
         },
     )
     return MaintenanceReport(

@@ -9,8 +9,6 @@ dead-lettered, with the reason.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -91,18 +89,3 @@ async def requeue_stalled(*, settings: Settings | None = None) -> WatchdogReport
             extra={"requeued": requeued, "failed": failed, "cancelled": cancelled},
         )
     return WatchdogReport(requeued=requeued, failed=failed, cancelled=cancelled)
-
-
-async def watchdog_loop(stop: asyncio.Event, *, interval: float | None = None) -> None:
-    """Run a pass every `interval` seconds (default: a fifth of the stall limit) until stop is set.
-
-    For the local worker (`cinema worker`); production runs requeue_stalled from the scheduled task.
-    """
-    every = interval if interval is not None else max(get_settings().media_job_stall_seconds / 5, 5.0)
-    while not stop.is_set():
-        try:
-            await requeue_stalled()
-        except Exception:  # the database may be briefly away: try again next round
-            logger.exception("watchdog pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
