@@ -47,6 +47,10 @@ class DemoClip:
     height: int
     audio_languages: tuple[str, ...] = ("eng",)
     subtitles: tuple[DemoSubtitle, ...] = field(default_factory=tuple)
+    # How the title is offered (catalog_titles.access), so `make dev` shows each way of watching: free,
+    # with a subscription, or rented/bought at these prices (kind, currency, minor units).
+    access: str = "free"
+    offers: tuple[tuple[str, str, int], ...] = ()
 
 
 _ENGLISH = """1
@@ -76,13 +80,27 @@ DEMO_CLIPS: tuple[DemoClip, ...] = (
         10.0,
         1280,
         720,
+        access="subscription",
         audio_languages=("eng", "fra"),
         subtitles=(
             DemoSubtitle("en", "English", _ENGLISH),
             DemoSubtitle("fr", "Français (forced)", _FRENCH_FORCED, forced=True),
         ),
     ),
-    DemoClip("test-pattern-480p", 2, 6.0, 854, 480),
+    DemoClip(
+        "test-pattern-480p",
+        2,
+        6.0,
+        854,
+        480,
+        access="transactional",
+        offers=(
+            ("rental", "USD", 399),
+            ("rental", "EUR", 399),
+            ("purchase", "USD", 1499),
+            ("purchase", "EUR", 1299),
+        ),
+    ),
 )
 
 
@@ -190,10 +208,19 @@ async def seed_demo_media(
                 if cursor.rowcount == 0:
                     existing += 1
                     continue
-                # Watchable by any signed-in profile in `make dev`, with or without a subscription.
+                # Free: any signed-in profile; subscription: the Basic plan up; transactional: a rental.
                 await conn.execute(
-                    "update public.catalog_titles set access = 'free' where id = %s", (title_id,)
+                    "update public.catalog_titles set access = %s, min_tier = 1 where id = %s",
+                    (clip.access, title_id),
                 )
+                for kind, currency, amount in clip.offers:
+                    await conn.execute(
+                        """
+                        insert into public.title_offers (title_id, kind, currency, amount_minor)
+                        values (%s, %s, %s, %s) on conflict do nothing
+                        """,
+                        (title_id, kind, currency, amount),
+                    )
                 for subtitle, subtitle_id, subtitle_key, cues in subtitle_files:
                     await conn.execute(
                         """
