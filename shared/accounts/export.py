@@ -30,7 +30,7 @@ async def _rows(conn: Any, query: str, user_id: uuid.UUID) -> list[dict[str, Any
 
 
 async def collect(conn: Any, *, user: dict[str, Any]) -> dict[str, Any]:
-    """Account, profiles, sessions, linked identities, 2FA state, security events and mail sent."""
+    """Account, profiles, sessions, identities, 2FA state, security events, mail sent and payments."""
     from shared.mfa import service as mfa
     from shared.profiles import service as profiles
 
@@ -69,6 +69,27 @@ async def collect(conn: Any, *, user: dict[str, Any]) -> dict[str, Any]:
            where user_id = %s order by created_at""",
         user_id,
     )
+    # What the account paid for: subscriptions, rentals/purchases and invoices (no card data is held).
+    subscriptions = await _rows(
+        conn,
+        """select plan_code, status, billing_interval, currency, amount_minor, current_period_start,
+                  current_period_end, trial_end, cancel_at_period_end, canceled_at, ended_at, created_at
+           from public.subscriptions where user_id = %s order by created_at""",
+        user_id,
+    )
+    purchases = await _rows(
+        conn,
+        """select kind, title_name, currency, amount_minor, status, paid_at, ended_at, created_at
+           from public.purchases where user_id = %s order by created_at""",
+        user_id,
+    )
+    invoices = await _rows(
+        conn,
+        """select number, status, currency, subtotal_minor, tax_minor, total_minor, amount_paid_minor,
+                  amount_refunded_minor, lines, tax_lines, issued_at, paid_at
+           from public.invoices where user_id = %s order by issued_at""",
+        user_id,
+    )
     document = {
         "format": "cinema-online-export/1",
         "exported_at": datetime.now().astimezone().isoformat(),
@@ -79,6 +100,9 @@ async def collect(conn: Any, *, user: dict[str, Any]) -> dict[str, Any]:
         "sessions": sessions,
         "security_events": events,
         "emails": mail,
+        "subscriptions": subscriptions,
+        "purchases": purchases,
+        "invoices": invoices,
     }
     result: dict[str, Any] = _jsonable(document)
     return result

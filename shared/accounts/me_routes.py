@@ -111,12 +111,13 @@ async def change_email(body: ChangeEmailRequest, tx: Tx, meta: Meta, caller: Cal
                 "invalid_mfa_code",
                 "reauthentication_unavailable",
             ],
+            409: ["subscription_active"],
             **_LIMITED,
         }
     ),
 )
 async def delete_me(body: ReauthRequest, tx: Tx, meta: Meta, caller: Caller) -> Response:
-    """Needs the password, and a 2FA code when it is on."""
+    """Needs the password, and a 2FA code when it is on; a renewing subscription must be canceled first."""
     await limits.reauthentication(user_id=caller.user_id)
     await service.delete_account(
         tx, settings=get_settings(), user_id=caller.user_id, password=body.password, code=body.code, meta=meta

@@ -560,6 +560,9 @@ async def delete_account(
     """Erase the account: sessions revoked, personal data deleted, audit entries kept without it."""
     user = await get_user(conn, user_id=user_id, for_update=True)
     await reauthenticate(conn, user=user, password=password, code=code, meta=meta)
+    from shared.subscriptions import service as subscriptions
+
+    await subscriptions.refuse_while_billing(conn, user_id=user_id)
     await end_all_sessions(conn, settings=settings, user_id=user_id, reason="account_deleted")
     email = user["email"]
     await audit.record(conn, event="account_deleted", subject_id=user_id, ip=None)

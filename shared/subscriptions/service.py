@@ -472,6 +472,18 @@ async def _billed_row(conn: AsyncConnection[Any], user: uuid.UUID) -> dict[str, 
     return row if _changeable(row, clock.now()) else None
 
 
+async def refuse_while_billing(conn: AsyncConnection[Any], *, user_id: uuid.UUID | str) -> None:
+    """409 subscription_active while the account has a subscription that will renew (account deletion)."""
+    row = await repository.current_for_user(conn, user_id=_uuid(user_id))
+    if row is not None and _changeable(row, clock.now()) and not row["cancel_at_period_end"]:
+        # Deleting the account would leave the provider charging a card nobody can see or cancel.
+        raise Conflict(
+            "Your subscription renews automatically: cancel it first (it stays active until the end of "
+            "the paid period), then delete the account.",
+            code="subscription_active",
+        )
+
+
 async def cancel(
     conn: AsyncConnection[Any], *, settings: Settings, user_id: uuid.UUID | str, idempotency_key: str | None
 ) -> SubscriptionView:

@@ -282,3 +282,28 @@ async def test_routes_are_documented() -> None:
         operation = spec["paths"][f"{API}{path}"]["post"]
         assert operation["summary"] and "409" in operation["responses"]
     assert spec["paths"][f"{API}/subscription"]["get"]["summary"]
+
+
+async def test_an_account_with_a_renewing_subscription_cannot_be_deleted_until_cancelled(
+    client: httpx.AsyncClient, db: Db, viewer: SignedIn, plans: PlanSet
+) -> None:
+    from tests.support.identity import users_client
+
+    await pay((await subscribe(client, viewer, plans.high))["checkout_id"])
+    async with users_client() as users:
+        refused = await users.request(
+            "DELETE", "/api/v1/users/me", json={"password": viewer.password}, headers=viewer.headers
+        )
+        problem(refused, 409, "subscription_active")
+        # Nothing was erased: the account still signs in and still has its plan.
+        assert (await view(client, viewer))["plan_code"] == plans.high
+        # Its data export carries what it paid for.
+        exported = (await users.get("/api/v1/users/me/export", headers=viewer.headers)).json()
+        assert [row["plan_code"] for row in exported["subscriptions"]] == [plans.high]
+        assert exported["invoices"][0]["number"].startswith("CIN-") and exported["purchases"] == []
+        cancelled = await client.post(f"{API}/subscription/cancel", headers=viewer.headers)
+        assert cancelled.status_code == 200, cancelled.text
+        deleted = await users.request(
+            "DELETE", "/api/v1/users/me", json={"password": viewer.password}, headers=viewer.headers
+        )
+        assert deleted.status_code == 204, deleted.text
