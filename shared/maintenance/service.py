@@ -108,7 +108,9 @@ async def run_sandbox(*, settings: Settings) -> int:
 
     Stripe does this itself and tells us by webhook; the sandbox has no clock of its own. 0 elsewhere.
     """
-    if settings.payments_provider != "sandbox" or settings.app_env == "production":
+    from shared.payments.providers import sandbox_allowed
+
+    if not sandbox_allowed(settings):
         return 0
     from shared.infra.db import standalone
     from shared.payments.clock import now

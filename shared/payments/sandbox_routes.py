@@ -1,10 +1,11 @@
 """HTTP routes of the local payment sandbox: its hosted checkout and portal pages, and dev controls.
 
-Only when PAYMENTS_PROVIDER=sandbox and APP_ENV is not production (else 404 sandbox_disabled). Each action
-changes the sandbox (committed on its own, like a call to Stripe), then delivers the events it recorded
-through shared.payments.events in the request's transaction, so the page's redirect lands on an account
-that already shows the result. The checkout id and the signed portal token are the pages' capabilities;
-the JSON dev controls need the bearer of the object's owner or an admin.
+Only when PAYMENTS_PROVIDER=sandbox on a local machine: never in production nor on a hosted function
+(else 404 sandbox_disabled). Each action changes the sandbox (committed on its own, like a call to
+Stripe), then delivers the events it recorded through shared.payments.events in the request's
+transaction, so the page's redirect lands on an account that already shows the result. The checkout
+id and the signed portal token are the pages' capabilities; the JSON dev controls need the bearer of
+the object's owner or an admin.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def _enabled() -> Settings:
     # Checked per request and before any database checkout: settings may change (tests), the sandbox
     # grants plans without money, so it must not answer at all where it is not the provider.
     settings = get_settings()
-    if settings.payments_provider != "sandbox" or settings.app_env == "production":
+    from shared.payments.providers import sandbox_allowed
+
+    if not sandbox_allowed(settings):
         raise NotFound("The payment sandbox is not enabled on this deployment.", code="sandbox_disabled")
     return settings
 
