@@ -43,11 +43,19 @@ def verify(payload: bytes, header: str | None, *, secret: str, tolerance: int, n
 
 
 def _timestamp(header: str) -> int:
-    """The `t` the SDK verified the HMAC with (its first `t=` element)."""
+    """The `t` the SDK verified the HMAC with (its first `t=` element), which must be plain digits.
+
+    The SDK reads only up to a second "=" (`t=123=4` verifies as t=123): such a header is malformed,
+    never a 500 and never a timestamp of our guessing.
+    """
     for element in header.split(","):
         key, _, value = element.partition("=")
         if key == "t":
-            return int(value)  # the SDK already parsed this very value as an int
+            if not (value.isascii() and value.isdigit()):
+                raise InvalidSignature(
+                    "The webhook signature's timestamp is malformed.", code="invalid_signature"
+                )
+            return int(value)
     raise InvalidSignature("The webhook signature has no timestamp.", code="invalid_signature")
 
 

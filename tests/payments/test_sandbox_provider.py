@@ -620,3 +620,118 @@ async def test_deliver_pending_exactly_once_under_two_concurrent_callers(
         (mine,),
     )
     assert (await cursor.fetchone()) == (len(mine),)
+
+
+# --- cancel now, expire, refund (what commerce calls) ----------------------------------------------------
+
+
+async def test_cancel_now_ends_at_once_and_sends_deleted(
+    provider: SandboxProvider, db: Db, clock: Clock
+) -> None:
+    made = await subscribed(provider, db)
+    ref = made["subscription"].id
+    clock.advance(3 * DAY)
+    k = key()
+    state = await provider.cancel_now(subscription_ref=ref, idempotency_key=k)
+    assert state.status == "canceled"
+    assert state.ended_at == clock.at and state.canceled_at == clock.at
+    assert state.current_period_end == made["subscription"].current_period_end  # no proration, no credit
+    assert await provider.get_subscription(ref) == state
+    assert await types_of(db, ref) == ["customer.subscription.created", "customer.subscription.deleted"]
+    [deleted] = (await events_of(db, ref))[1:]
+    assert deleted["event"]["data"]["object"]["status"] == "canceled"
+    assert await types_of(db, made["invoice"]) == ["invoice.paid"]  # no final invoice
+
+    clock.advance(60)
+    again = await provider.cancel_now(subscription_ref=ref, idempotency_key=k)  # a retry
+    other = await provider.cancel_now(subscription_ref=ref, idempotency_key=key())  # another reason
+    assert again == state and other == state
+    assert await types_of(db, ref) == ["customer.subscription.created", "customer.subscription.deleted"]
+
+
+async def test_cancel_now_of_a_subscription_ended_at_period_end(
+    provider: SandboxProvider, db: Db, clock: Clock
+) -> None:
+    made = await subscribed(provider, db)
+    ref = made["subscription"].id
+    await provider.set_cancel_at_period_end(subscription_ref=ref, cancel=True, idempotency_key=key())
+    clock.advance((made["subscription"].current_period_end - clock.at).total_seconds() + 1)
+    async with db.transaction():
+        await sandbox.tick(db, settings=get_settings(), at=clock.at)
+    ended = await provider.get_subscription(ref)
+    assert ended.status == "canceled"
+    assert await provider.cancel_now(subscription_ref=ref, idempotency_key=key()) == ended
+    assert (await types_of(db, ref)).count("customer.subscription.deleted") == 1
+
+
+async def test_cancel_now_of_an_unknown_subscription(provider: SandboxProvider) -> None:
+    with pytest.raises(ObjectNotFound):
+        await provider.cancel_now(subscription_ref="sub_sbx_missing", idempotency_key=key())
+
+
+async def test_expire_checkout_closes_an_open_session_once(provider: SandboxProvider, db: Db) -> None:
+    started = await pay_checkout(provider, await customer(provider))
+    expired = await provider.expire_checkout(started.id)
+    assert (expired.id, expired.status, expired.payment_status) == (started.id, "expired", "unpaid")
+    assert await provider.expire_checkout(started.id) == expired
+    assert (await sandbox.complete_checkout(started.id))["status"] == "expired"  # no longer payable
+    assert await types_of(db, started.id) == ["checkout.session.expired"]
+
+
+async def test_expire_checkout_of_a_complete_session_returns_it(provider: SandboxProvider, db: Db) -> None:
+    started = await pay_checkout(provider, await customer(provider))
+    await sandbox.complete_checkout(started.id)
+    complete = await provider.expire_checkout(started.id)
+    assert (complete.status, complete.payment_status) == ("complete", "paid")
+    assert complete.payment_ref is not None
+    assert await types_of(db, started.id) == ["checkout.session.completed"]
+
+
+async def test_expire_checkout_of_an_unknown_session(provider: SandboxProvider) -> None:
+    with pytest.raises(ObjectNotFound):
+        await provider.expire_checkout("cs_sbx_missing")
+
+
+async def test_refund_in_full_once_per_key_and_when_already_refunded(
+    provider: SandboxProvider, db: Db
+) -> None:
+    started = await pay_checkout(provider, await customer(provider), amount=399)
+    done = await sandbox.complete_checkout(started.id)
+    payment_ref = done["payment_intent"]
+    k = key()
+    charge = await provider.refund(payment_ref=payment_ref, idempotency_key=k)
+    assert (charge.payment_ref, charge.amount_minor, charge.amount_refunded_minor, charge.refunded) == (
+        payment_ref,
+        399,
+        399,
+        True,
+    )
+    assert await provider.get_charge(charge.id) == charge
+    assert await provider.refund(payment_ref=payment_ref, idempotency_key=k) == charge  # a retry
+    assert await provider.refund(payment_ref=payment_ref, idempotency_key=key()) == charge  # done already
+    assert await types_of(db, charge.id) == ["charge.refunded"]
+    with pytest.raises(ProviderError) as reused:
+        await provider.refund(payment_ref=charge.id, idempotency_key=k)  # same key, other payment
+    assert reused.value.code == "idempotency_error"
+
+
+async def test_refund_after_a_partial_refund_takes_the_rest(provider: SandboxProvider, db: Db) -> None:
+    started = await pay_checkout(provider, await customer(provider), amount=500)
+    payment_ref = (await sandbox.complete_checkout(started.id))["payment_intent"]
+    await sandbox.refund(payment_ref, amount_minor=200)
+    charge = await provider.refund(payment_ref=payment_ref, idempotency_key=key())
+    assert (charge.amount_refunded_minor, charge.refunded) == (500, True)
+    assert await types_of(db, charge.id) == ["charge.refunded", "charge.refunded"]
+
+
+async def test_refund_of_a_subscription_payment(provider: SandboxProvider, db: Db) -> None:
+    made = await subscribed(provider, db, amount=899)
+    invoice = await provider.get_invoice(made["invoice"])
+    assert invoice.payment_ref is not None
+    charge = await provider.refund(payment_ref=invoice.payment_ref, idempotency_key=key())
+    assert (charge.amount_refunded_minor, charge.refunded) == (899, True)
+
+
+async def test_refund_of_an_unknown_payment(provider: SandboxProvider) -> None:
+    with pytest.raises(ObjectNotFound):
+        await provider.refund(payment_ref="pi_sbx_missing", idempotency_key=key())

@@ -232,6 +232,40 @@ async def test_sandbox_is_disabled_unless_it_is_the_provider_outside_production(
         await reset_all()
 
 
+@pytest.mark.parametrize("marker", ["VERCEL", "VERCEL_ENV", "AWS_LAMBDA_FUNCTION_NAME"])
+async def test_sandbox_is_disabled_on_a_hosted_function(
+    marker: str, monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient
+) -> None:
+    # A preview deployment that forgot APP_ENV=production must not hand out plans without money.
+    from shared.errors import ServiceUnavailable
+    from shared.payments.providers import provider_named, sandbox_allowed
+
+    settings = get_settings()
+    assert settings.payments_provider == "sandbox" and settings.app_env != "production"
+    checkout = f"{sandbox.CHECKOUT_PATH}cs_sbx_{'0' * 32}"
+    for name in ("VERCEL", "VERCEL_ENV", "AWS_LAMBDA_FUNCTION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert sandbox_allowed(settings)
+    problem(await client.get(checkout), 404, "checkout_not_found")  # enabled here: the id is unknown
+
+    monkeypatch.setenv(marker, "preview" if marker == "VERCEL_ENV" else "1")
+    assert not sandbox_allowed(settings)
+    problem(await client.get(checkout), 404, "sandbox_disabled")
+    problem(await client.post(f"{checkout}/complete"), 404, "sandbox_disabled")
+    problem(await client.post(f"{checkout}/decline"), 404, "sandbox_disabled")
+    problem(await client.get(f"{sandbox.PORTAL_PATH}abc.def"), 404, "sandbox_disabled")
+    problem(
+        await client.post(f"{PAYMENTS}/sandbox/subscriptions/sub_sbx_00/renew", json={"outcome": "paid"}),
+        404,
+        "sandbox_disabled",
+    )
+    problem(await client.post(f"{PAYMENTS}/sandbox/payments/pi_sbx_00/refund"), 404, "sandbox_disabled")
+    problem(await client.post(f"{PAYMENTS}/sandbox/payments/pi_sbx_00/dispute"), 404, "sandbox_disabled")
+    with pytest.raises(ServiceUnavailable) as refused:
+        provider_named("sandbox", settings)
+    assert refused.value.code == "payments_not_configured"
+
+
 async def test_renew_dev_control_is_for_the_owner_or_an_admin(
     database_url: str, db: Db, client: httpx.AsyncClient
 ) -> None:

@@ -143,6 +143,27 @@ def test_malformed_header(header: str) -> None:
     assert _code(error) == (400, "invalid_signature")
 
 
+@pytest.mark.parametrize("suffix", ["=4", "=", "==x"])
+def test_timestamp_with_extra_equals_is_invalid_not_a_crash(suffix: str) -> None:
+    # The SDK reads `t=<NOW><suffix>` as t=NOW, so the HMAC below verifies; the header is still malformed.
+    body = _event()
+    valid = StripeServer.sign(body, SECRET, NOW)
+    header = valid.replace(f"t={NOW},", f"t={NOW}{suffix},")
+    assert header != valid
+    with pytest.raises(InvalidSignature) as error:
+        verify(body, header, secret=SECRET, tolerance=TOLERANCE, now=NOW)
+    assert _code(error) == (400, "invalid_signature")
+
+
+@pytest.mark.parametrize("stamp", [f"-{NOW}", f" {NOW}", f"+{NOW}", "١٢٣"])
+def test_timestamp_must_be_plain_digits(stamp: str) -> None:
+    body = _event()
+    digest = StripeServer.sign(body, SECRET, NOW).split(",v1=")[1]
+    with pytest.raises(InvalidSignature) as error:
+        verify(body, f"t={stamp},v1={digest}", secret=SECRET, tolerance=TOLERANCE, now=NOW)
+    assert _code(error) == (400, "invalid_signature")
+
+
 def test_several_v1_signatures_during_secret_rotation() -> None:
     body = _event()
     old = StripeServer.sign(body, OLD_SECRET, NOW).split(",")[1]

@@ -19,6 +19,7 @@ from shared.payments.providers.base import (
 )
 from shared.payments.providers.stripe import (
     StripeProvider,
+    checkout_from_stripe,
     invoice_from_stripe,
     subscription_from_stripe,
 )
@@ -769,3 +770,300 @@ def test_mappers_fall_back_to_the_old_fields() -> None:
     assert (mapped.subscription_ref, mapped.payment_ref, mapped.tax_minor) == ("sub_old", "pi_old", 190)
     assert mapped.tax_lines[0].description == "IVA" and mapped.tax_lines[0].rate_percent == "19.0"
     assert mapped.lines[0].proration is True
+
+
+# ------------------------------------------------------------------- cancel now, expire, refund
+
+
+async def _paid_payment(
+    server: StripeServer, provider: StripeProvider, *, amount: int = 450
+) -> dict[str, Any]:
+    customer = await provider.ensure_customer(user_id="u-20", email="t@example.com", idempotency_key=_k())
+    checkout = await provider.create_payment_checkout(
+        customer_ref=customer,
+        currency="USD",
+        amount_minor=amount,
+        description="Rent: Sunrise",
+        client_reference_id="u-20",
+        metadata={"purchase_id": "pur-20", "user_id": "u-20"},
+        success_url="https://cinema.test/ok",
+        cancel_url="https://cinema.test/cancel",
+        idempotency_key=_k(),
+    )
+    return {"checkout": checkout, **server.complete_checkout(checkout.id)}
+
+
+def _no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_cancel_now_ends_at_once_without_proration(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    subscribed = await _subscribed(server, provider)
+    ref = subscribed["subscription"]
+    server.reset_requests()
+    key = _k()
+    state = await provider.cancel_now(subscription_ref=ref, idempotency_key=key)
+    sent = _only(server, "DELETE", f"/v1/subscriptions/{ref}")
+    assert sent.params == {"prorate": "false", "invoice_now": "false"}
+    assert sent.headers["idempotency-key"] == key
+    assert sent.status == 200
+    assert state.status == "canceled"
+    assert state.ended_at is not None and state.canceled_at is not None
+    assert server.get(ref)["status"] == "canceled"
+    assert server.requests_to("POST", "/v1/invoices") == []  # no final invoice
+
+
+async def test_cancel_now_again_answers_the_ended_subscription(
+    server: StripeServer, provider: StripeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    subscribed = await _subscribed(server, provider)
+    ref = subscribed["subscription"]
+    key = _k()
+    first = await provider.cancel_now(subscription_ref=ref, idempotency_key=key)
+    caplog.set_level(logging.INFO, logger="cinema.payments.stripe")
+    server.reset_requests()
+    # The same key (a retry) and another key (a second reason to end it): Stripe answers 404 to both.
+    again = await provider.cancel_now(subscription_ref=ref, idempotency_key=key)
+    other = await provider.cancel_now(subscription_ref=ref, idempotency_key=_k())
+    assert again == first and other == first
+    assert [r.status for r in server.requests_to("DELETE", "/v1/subscriptions/")] == [404, 404]
+    assert len(server.requests_to("GET", f"/v1/subscriptions/{ref}")) == 2
+    _no_errors_logged(caplog)
+
+
+async def test_cancel_now_of_a_subscription_that_ended_at_period_end(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    subscribed = await _subscribed(server, provider)
+    ref = subscribed["subscription"]
+    await provider.set_cancel_at_period_end(subscription_ref=ref, cancel=True, idempotency_key=_k())
+    server.advance_period(ref)
+    ended = server.get(ref)
+    state = await provider.cancel_now(subscription_ref=ref, idempotency_key=_k())
+    assert state.status == "canceled"
+    assert state.ended_at == datetime.fromtimestamp(ended["ended_at"], UTC)
+
+
+async def test_cancel_now_of_an_unknown_subscription_is_not_found(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    with pytest.raises(ObjectNotFound):
+        await provider.cancel_now(subscription_ref="sub_missing", idempotency_key=_k())
+
+
+async def test_expire_checkout_closes_an_open_session(server: StripeServer, provider: StripeProvider) -> None:
+    customer = await provider.ensure_customer(user_id="u-21", email="x@example.com", idempotency_key=_k())
+    checkout = await provider.create_payment_checkout(
+        customer_ref=customer,
+        currency="USD",
+        amount_minor=300,
+        description="Buy: Vampyr",
+        client_reference_id="u-21",
+        metadata={},
+        success_url="https://cinema.test/ok",
+        cancel_url="https://cinema.test/cancel",
+        idempotency_key=_k(),
+    )
+    server.reset_requests()
+    expired = await provider.expire_checkout(checkout.id)
+    sent = _only(server, "POST", f"/v1/checkout/sessions/{checkout.id}/expire")
+    assert sent.params == {}
+    assert sent.headers.get("idempotency-key")  # the SDK keys every POST, so its retries are safe
+    assert (expired.id, expired.status, expired.url) == (checkout.id, "expired", None)
+    assert server.get(checkout.id)["status"] == "expired"
+
+
+async def test_expire_checkout_already_expired_or_complete_is_returned_as_is(
+    server: StripeServer, provider: StripeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cinema.payments.stripe")
+    paid = await _paid_payment(server, provider)
+    server.reset_requests()
+    complete = await provider.expire_checkout(paid["checkout"].id)
+    assert (complete.status, complete.payment_status) == ("complete", "paid")
+    assert complete.payment_ref == paid["payment_intent"]
+    assert [r.status for r in server.requests_to("POST", "/v1/checkout/sessions/")] == [400]
+
+    open_one = await provider.create_payment_checkout(
+        customer_ref=paid["customer"],
+        currency="USD",
+        amount_minor=300,
+        description="Buy: Faust",
+        client_reference_id="u-20",
+        metadata={},
+        success_url="https://cinema.test/ok",
+        cancel_url="https://cinema.test/cancel",
+        idempotency_key=_k(),
+    )
+    first = await provider.expire_checkout(open_one.id)
+    again = await provider.expire_checkout(open_one.id)
+    assert first == again and again.status == "expired"
+    _no_errors_logged(caplog)
+
+
+async def test_expire_checkout_of_an_unknown_session_is_not_found(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    with pytest.raises(ObjectNotFound):
+        await provider.expire_checkout("cs_test_missing")
+
+
+async def test_refund_sends_the_payment_intent_and_answers_the_refunded_charge(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    paid = await _paid_payment(server, provider, amount=450)
+    server.reset_requests()
+    key = _k()
+    charge = await provider.refund(payment_ref=paid["payment_intent"], idempotency_key=key)
+    sent = _only(server, "POST", "/v1/refunds")
+    assert sent.params == {"payment_intent": paid["payment_intent"]}  # no amount: all of it
+    assert sent.headers["idempotency-key"] == key
+    assert charge.id == paid["charge"]
+    assert (charge.payment_ref, charge.amount_minor, charge.amount_refunded_minor, charge.refunded) == (
+        paid["payment_intent"],
+        450,
+        450,
+        True,
+    )
+    assert [r["charge"] for r in server.objects("refund")].count(paid["charge"]) == 1
+
+
+async def test_refund_retried_with_its_key_refunds_once(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    paid = await _paid_payment(server, provider)
+    key = _k()
+    first = await provider.refund(payment_ref=paid["payment_intent"], idempotency_key=key)
+    again = await provider.refund(payment_ref=paid["payment_intent"], idempotency_key=key)
+    assert first == again
+    assert [r.status for r in server.requests_to("POST", "/v1/refunds")][-2:] == [200, 200]
+    assert [r["charge"] for r in server.objects("refund")].count(paid["charge"]) == 1
+
+
+async def test_refund_of_a_fully_refunded_payment_answers_its_charge(
+    server: StripeServer, provider: StripeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cinema.payments.stripe")
+    paid = await _paid_payment(server, provider)
+    server.refund_charge(paid["charge"])  # e.g. from the Dashboard
+    server.reset_requests()
+    charge = await provider.refund(payment_ref=paid["payment_intent"], idempotency_key=_k())
+    assert charge.refunded is True and charge.id == paid["charge"]
+    refused = _only(server, "POST", "/v1/refunds")
+    assert (refused.status, refused.body["error"]["code"]) == (400, "charge_already_refunded")
+    _no_errors_logged(caplog)
+
+
+async def test_refund_after_a_partial_refund_takes_the_rest(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    paid = await _paid_payment(server, provider, amount=1000)
+    server.refund_charge(paid["charge"], amount=300)
+    charge = await provider.refund(payment_ref=paid["payment_intent"], idempotency_key=_k())
+    assert (charge.amount_refunded_minor, charge.refunded) == (1000, True)
+
+
+async def test_refund_of_a_disputed_payment_is_a_provider_error(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    paid = await _paid_payment(server, provider)
+    server.dispute_charge(paid["charge"])
+    with pytest.raises(ProviderError) as error:
+        await provider.refund(payment_ref=paid["payment_intent"], idempotency_key=_k())
+    assert (error.value.status, error.value.code) == (502, "payment_provider_error")
+    assert server.requests_to("POST", "/v1/refunds")[-1].body["error"]["code"] == "charge_disputed"
+
+
+async def test_refund_of_an_unknown_payment_is_not_found(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    with pytest.raises(ObjectNotFound):
+        await provider.refund(payment_ref="pi_missing", idempotency_key=_k())
+
+
+# ------------------------------------------------------------------------ objects we do not sell
+
+
+def _subscription_object(**overrides: Any) -> dict[str, Any]:
+    subscription: dict[str, Any] = {
+        "id": "sub_x",
+        "customer": "cus_x",
+        "status": "active",
+        "cancel_at_period_end": False,
+        "items": {
+            "data": [
+                {
+                    "id": "si_x",
+                    "quantity": 1,
+                    "current_period_start": 1_700_000_000,
+                    "current_period_end": 1_702_592_000,
+                    "price": {
+                        "id": "price_x",
+                        "currency": "usd",
+                        "unit_amount": 500,
+                        "recurring": {"interval": "month"},
+                    },
+                }
+            ]
+        },
+    }
+    subscription.update(overrides)
+    return subscription
+
+
+def _weekly() -> dict[str, Any]:
+    subscription = _subscription_object()
+    subscription["items"]["data"][0]["price"]["recurring"] = {"interval": "week"}
+    return subscription
+
+
+@pytest.mark.parametrize(
+    "subscription",
+    [
+        _weekly(),
+        _subscription_object(items={"data": []}),
+        _subscription_object(items=None),
+        _subscription_object(status="some_future_status"),
+    ],
+    ids=["weekly", "no-items", "items-missing", "unknown-status"],
+)
+def test_subscriptions_we_do_not_sell_are_not_found(subscription: dict[str, Any]) -> None:
+    assert subscription_from_stripe(_subscription_object()).status == "active"  # the baseline maps
+    with pytest.raises(ObjectNotFound) as error:
+        subscription_from_stripe(subscription)
+    assert (error.value.status, error.value.code) == (404, "payment_object_not_found")
+
+
+def test_a_setup_checkout_is_not_found() -> None:
+    session = {
+        "id": "cs_test_x",
+        "mode": "setup",
+        "status": "complete",
+        "payment_status": "no_payment_required",
+    }
+    with pytest.raises(ObjectNotFound):
+        checkout_from_stripe(session)
+    assert checkout_from_stripe({**session, "mode": "payment"}).mode == "payment"
+
+
+def test_an_invoice_in_an_unknown_status_is_not_found() -> None:
+    invoice = {
+        "id": "in_x",
+        "customer": "cus_x",
+        "status": "some_future_status",
+        "currency": "usd",
+        "created": 1,
+    }
+    with pytest.raises(ObjectNotFound):
+        invoice_from_stripe(invoice)
+
+
+async def test_a_subscription_read_in_a_status_we_do_not_know_is_not_found(
+    server: StripeServer, provider: StripeProvider
+) -> None:
+    subscribed = await _subscribed(server, provider)
+    server.set_subscription(subscribed["subscription"], status="some_future_status")
+    with pytest.raises(ObjectNotFound):
+        await provider.get_subscription(subscribed["subscription"])

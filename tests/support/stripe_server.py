@@ -21,9 +21,15 @@ What the HTTP side checks and answers, like Stripe:
 
 Endpoints: POST /v1/customers, GET /v1/customers/{id}; POST /v1/products, GET /v1/products/{id};
 POST /v1/prices, GET /v1/prices (lookup_keys[], active, limit), GET /v1/prices/{id};
-POST /v1/checkout/sessions, GET /v1/checkout/sessions/{id}; POST /v1/billing_portal/sessions;
+POST /v1/checkout/sessions, GET /v1/checkout/sessions/{id}, POST /v1/checkout/sessions/{id}/expire
+(an open session only, else 400 invalid_request_error); POST /v1/billing_portal/sessions;
 GET/POST/DELETE /v1/subscriptions/{id} (POST: items[0][id|price], proration_behavior,
-payment_behavior, cancel_at_period_end, metadata); GET /v1/invoices/{id}; GET /v1/invoices/{id}/lines
+payment_behavior, cancel_at_period_end, metadata; DELETE: invoice_now, prorate, cancellation_details,
+and an already canceled subscription answers 404 resource_missing "No such subscription", as Stripe
+does; like Stripe, Idempotency-Key is only honoured on POST); POST /v1/refunds (payment_intent or
+charge, amount (default: all that remains), reason, metadata; a fully refunded charge -> 400
+charge_already_refunded, a disputed one -> 400 charge_disputed); GET /v1/refunds/{id};
+GET /v1/invoices/{id}; GET /v1/invoices/{id}/lines
 (limit, starting_after: the invoice embeds its first 10 lines with has_more, like Stripe);
 GET /v1/charges/{id}; GET /v1/payment_intents/{id}; GET /v1/tax_rates/{id}; GET /v1/disputes/{id}.
 
@@ -439,6 +445,7 @@ class StripeServer(ThreadedServer):
             "payment_intents": "payment_intent",
             "tax_rates": "tax_rate",
             "disputes": "dispute",
+            "refunds": "refund",
         }
         creators: dict[str, Callable[[dict[str, Any]], str]] = {
             "customers": self._create_customer,
@@ -446,6 +453,7 @@ class StripeServer(ThreadedServer):
             "prices": self._create_price,
             "checkout/sessions": self._create_checkout,
             "billing_portal/sessions": self._create_portal_session,
+            "refunds": self._create_refund,
         }
         if len(parts) == 1 and method == "POST" and resource in creators:
             return creators[resource](params)
@@ -453,6 +461,8 @@ class StripeServer(ThreadedServer):
             return self._list_prices(params)
         if len(parts) == 3 and method == "GET" and resource == "invoices" and parts[2] == "lines":
             return self._list_invoice_lines(parts[1], params)
+        if len(parts) == 3 and method == "POST" and resource == "checkout/sessions" and parts[2] == "expire":
+            return self._expire_checkout_request(parts[1], params)
         if ref is not None and resource in kinds:
             if method == "GET":
                 _check_known(params, set())
@@ -460,10 +470,7 @@ class StripeServer(ThreadedServer):
             if method == "POST" and resource == "subscriptions":
                 return self._update_subscription(ref, params)
             if method == "DELETE" and resource == "subscriptions":
-                _check_known(params, {"invoice_now", "prorate", "cancellation_details"})
-                self._find(ref, "subscription")
-                self.cancel_subscription(ref)
-                return ref
+                return self._cancel_subscription_request(ref, params)
         raise StripeApiError(404, f"Unrecognized request URL ({method}: {path}).", param=None, code=None)
 
     # -------------------------------------------------------------------------------------- rendering
@@ -929,6 +936,92 @@ class StripeServer(ThreadedServer):
             description=payment_intent_data.get("description"),
         )
         return session_id
+
+    def _cancel_subscription_request(self, ref: str, params: dict[str, Any]) -> str:
+        _check_known(params, {"invoice_now", "prorate", "cancellation_details"})
+        subscription = self._find(ref, "subscription")
+        for name in ("invoice_now", "prorate"):
+            if name in params:
+                _as_bool(params[name], name)
+        details = params.get("cancellation_details")
+        if details is not None:
+            if not isinstance(details, dict):
+                raise StripeApiError(400, "Invalid object", param="cancellation_details")
+            _check_known(details, {"comment", "feedback"}, "cancellation_details")
+        if subscription["status"] in ("canceled", "incomplete_expired"):
+            # What Stripe answers: a canceled subscription is gone for DELETE (GET still reads it).
+            raise StripeApiError(404, f"No such subscription: '{ref}'", code="resource_missing", param="id")
+        self.cancel_subscription(ref)
+        if isinstance(details, dict):
+            subscription["cancellation_details"].update(
+                {k: details[k] or None for k in ("comment", "feedback") if k in details}
+            )
+        return ref
+
+    def _expire_checkout_request(self, ref: str, params: dict[str, Any]) -> str:
+        _check_known(params, set())
+        session = self._find(ref, "checkout.session")
+        if session["status"] != "open":
+            raise StripeApiError(
+                400, 'Only Checkout Sessions with a status in ["open"] can be expired.', param=None
+            )
+        self.expire_checkout(ref)
+        return ref
+
+    def _create_refund(self, params: dict[str, Any]) -> str:
+        _check_known(params, {"payment_intent", "charge", "amount", "reason", "metadata"})
+        if "payment_intent" in params and "charge" in params:
+            raise StripeApiError(
+                400, "You cannot specify both a charge and a payment_intent.", param="charge"
+            )
+        if "charge" in params:
+            charge = self._find(params["charge"], "charge", param="charge")
+        elif "payment_intent" in params:
+            intent = self._find(params["payment_intent"], "payment_intent", param="payment_intent")
+            if intent["status"] != "succeeded" or not intent["latest_charge"]:
+                raise StripeApiError(
+                    400,
+                    f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+                    param="payment_intent",
+                )
+            charge = self._store[intent["latest_charge"]]
+        else:
+            raise StripeApiError(
+                400,
+                "Missing required param: charge or payment_intent.",
+                code="parameter_missing",
+                param="charge",
+            )
+        reason = params.get("reason")
+        if reason is not None and reason not in ("duplicate", "fraudulent", "requested_by_customer"):
+            raise StripeApiError(400, f"Invalid reason: {reason}", param="reason")
+        metadata = _as_metadata(params.get("metadata", {}))
+        if charge["refunded"]:
+            raise StripeApiError(
+                400, f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+            )
+        if charge["disputed"]:
+            raise StripeApiError(
+                400,
+                f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
+        remaining = charge["amount_captured"] - charge["amount_refunded"]
+        amount = _as_int(params["amount"], "amount") if "amount" in params else remaining
+        if not 0 < amount <= remaining:
+            raise StripeApiError(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                code="amount_too_large" if amount > 0 else None,
+                param="amount",
+            )
+        refund_id = self.refund_charge(charge["id"], amount)
+        refund = self._store[refund_id]
+        refund.update(reason=reason, metadata=metadata)
+        for listed in charge["refunds"]["data"]:
+            if listed["id"] == refund_id:
+                listed.update(reason=reason, metadata=dict(metadata))
+        return refund_id
 
     def _create_portal_session(self, params: dict[str, Any]) -> str:
         _check_known(params, {"customer", "return_url", "configuration", "flow_data", "locale"})

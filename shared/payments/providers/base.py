@@ -249,6 +249,21 @@ class PaymentProvider(Protocol):
         """Cancel at the end of the paid period (True) or resume a pending cancellation (False)."""
         ...
 
+    async def cancel_now(self, *, subscription_ref: str, idempotency_key: str) -> SubscriptionState:
+        """End a subscription at once, without proration (a refunded or disputed charge, a duplicate).
+
+        Ending one that has already ended answers its current state (a retry is harmless).
+        """
+        ...
+
+    async def expire_checkout(self, ref: str) -> CheckoutSession:
+        """Close an open checkout so it can no longer be paid; a complete or expired one is returned as is."""
+        ...
+
+    async def refund(self, *, payment_ref: str, idempotency_key: str) -> ChargeState:
+        """Refund a payment in full (a duplicate purchase, a title that is gone); its charge afterwards."""
+        ...
+
     async def get_invoice(self, ref: str) -> InvoiceState:
         """Re-read an invoice."""
         ...

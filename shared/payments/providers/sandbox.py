@@ -574,6 +574,35 @@ class SandboxProvider:
         params = {"sub": subscription_ref, "cancel": cancel}
         return subscription_state(await _idempotent(idempotency_key, "cancel_at_period_end", params, apply))
 
+    async def cancel_now(self, *, subscription_ref: str, idempotency_key: str) -> SubscriptionState:
+        """End a subscription at once, unprorated (customer.subscription.deleted); an ended one as is."""
+
+        async def apply(conn: Conn) -> Obj:
+            return await _cancel_now(conn, subscription_ref, at=_now())
+
+        params = {"sub": subscription_ref}
+        return subscription_state(await _idempotent(idempotency_key, "cancel_now", params, apply))
+
+    async def expire_checkout(self, ref: str) -> CheckoutSession:
+        """Expire an open checkout (checkout.session.expired); a complete or expired one is returned as is."""
+        async with _external() as conn:
+            session = await _require(conn, ref, "checkout_session", lock=True)
+            if session["status"] != "open":
+                return checkout_state(session)
+            return checkout_state(await _expire(conn, session, _now()))
+
+    async def refund(self, *, payment_ref: str, idempotency_key: str) -> ChargeState:
+        """Refund what remains of a payment (charge.refunded); a fully refunded one answers its charge."""
+
+        async def apply(conn: Conn) -> Obj:
+            charge = await _charge_of(conn, payment_ref)
+            if charge["refunded"] or int(charge["amount_refunded"]) >= int(charge["amount"]):
+                return charge
+            return await _refund(conn, charge, amount_minor=None, at=_now())
+
+        params = {"payment": payment_ref}
+        return charge_state(await _idempotent(idempotency_key, "refund", params, apply))
+
     async def get_invoice(self, ref: str) -> InvoiceState:
         """Re-read an invoice."""
         return invoice_state(await _read(ref, "invoice"))
@@ -931,6 +960,22 @@ async def _end(conn: Conn, subscription: Obj, at: datetime) -> Obj:
     return subscription
 
 
+async def _cancel_now(conn: Conn, ref: str, *, at: datetime) -> Obj:
+    """End a subscription now, as Stripe cancels with prorate and invoice_now false (no credit or invoice)."""
+    subscription = await _require(conn, ref, "subscription", lock=True)
+    if subscription["status"] in ("canceled", "incomplete_expired"):
+        return subscription
+    subscription.update(
+        status="canceled",
+        ended_at=_ts(at),
+        canceled_at=subscription.get("canceled_at") or _ts(at),
+        cancellation_details={"reason": "cancellation_requested"},
+    )
+    await _save(conn, subscription)
+    await _emit(conn, "customer.subscription.deleted", subscription, at)
+    return subscription
+
+
 async def _renew(conn: Conn, subscription: Obj, *, outcome: Outcome, at: datetime) -> Obj:
     """One billing cycle: a new period and its invoice, paid or left open (past_due)."""
     if subscription["cancel_at_period_end"]:
@@ -1094,20 +1139,23 @@ async def _charge_of(conn: Conn, payment_ref: str) -> Obj:
 
 async def refund(payment_ref: str, *, amount_minor: int | None = None, at: datetime | None = None) -> Obj:
     """Refund a payment (all of it by default): the charge is refunded and charge.refunded sent."""
-    at = at or _now()
     async with _external() as conn:
         charge = await _charge_of(conn, payment_ref)
-        left = int(charge["amount"]) - int(charge["amount_refunded"])
-        if left <= 0:
-            raise Conflict("This payment is already fully refunded.", code="already_refunded")
-        amount = left if amount_minor is None else amount_minor
-        if not 0 < amount <= left:
-            raise Conflict(f"At most {left} (minor units) can still be refunded.", code="refund_too_large")
-        charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
-        charge["refunded"] = charge["amount_refunded"] >= int(charge["amount"])
-        await _save(conn, charge)
-        await _emit(conn, "charge.refunded", charge, at)
-        return charge
+        return await _refund(conn, charge, amount_minor=amount_minor, at=at or _now())
+
+
+async def _refund(conn: Conn, charge: Obj, *, amount_minor: int | None, at: datetime) -> Obj:
+    left = int(charge["amount"]) - int(charge["amount_refunded"])
+    if left <= 0:
+        raise Conflict("This payment is already fully refunded.", code="already_refunded")
+    amount = left if amount_minor is None else amount_minor
+    if not 0 < amount <= left:
+        raise Conflict(f"At most {left} (minor units) can still be refunded.", code="refund_too_large")
+    charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
+    charge["refunded"] = charge["amount_refunded"] >= int(charge["amount"])
+    await _save(conn, charge)
+    await _emit(conn, "charge.refunded", charge, at)
+    return charge
 
 
 async def dispute(payment_ref: str, *, at: datetime | None = None) -> Obj:

@@ -8,7 +8,10 @@ times aware UTC. Fields moved by recent API versions are read where they live no
 period on its item, an invoice's subscription under `parent`, its payment under `payments`), falling
 back to the old places. Stripe's failures become ours: card problems ProviderRefused (402), unknown
 objects ObjectNotFound (404), everything else ProviderError (502); the secret key never appears in a
-message or a log line.
+message or a log line. An object that exists but is nothing we sell (a checkout in mode "setup", a
+subscription billed by the week or without items, a status this code does not know) is ObjectNotFound
+too: a webhook about it is recorded as ignored and answered 200, where a ProviderError would answer 503
+and have Stripe retry it for days.
 """
 
 from __future__ import annotations
@@ -52,6 +55,18 @@ _SUBSCRIPTION_STATUSES = {
     "canceled",
     "paused",
 }
+
+
+# A subscription that has ended: Stripe answers 404 resource_missing to cancelling it again.
+_ENDED_STATUSES = ("canceled", "incomplete_expired")
+
+
+class _Rejected(ProviderError):
+    """Stripe answered 400 invalid_request_error (not a missing object): the caller may check why."""
+
+    def __init__(self, detail: str, *, stripe_code: str | None) -> None:
+        super().__init__(detail)
+        self.stripe_code = stripe_code
 
 
 class _Clients:
@@ -136,7 +151,8 @@ def checkout_from_stripe(session: Mapping[str, Any]) -> CheckoutSession:
     """Our record of a Checkout Session object."""
     mode = session.get("mode")
     if mode not in ("subscription", "payment"):
-        raise ProviderError(f"Unexpected checkout mode {mode!r}.")
+        # e.g. mode "setup" (saving a card from the Dashboard): nothing we sell.
+        raise ObjectNotFound(f"Checkout session in mode {mode!r} is not one of ours.")
     totals = session.get("total_details") or {}
     currency = session.get("currency")
     return CheckoutSession(
@@ -163,16 +179,16 @@ def subscription_from_stripe(subscription: Mapping[str, Any]) -> SubscriptionSta
     """Our record of a Subscription object (its single item's price and period)."""
     items = (subscription.get("items") or {}).get("data") or []
     if not items:
-        raise ProviderError("Stripe sent a subscription without items.")
+        raise ObjectNotFound("Subscription without items is not one of ours.")
     item = items[0]
     price = item.get("price") or {}
     recurring = price.get("recurring") or {}
     interval = recurring.get("interval")
     if interval not in ("month", "year"):
-        raise ProviderError(f"Unsupported billing interval {interval!r}.")
+        raise ObjectNotFound(f"Subscription billed by interval {interval!r} is not one of ours.")
     status = subscription.get("status")
     if status not in _SUBSCRIPTION_STATUSES:
-        raise ProviderError(f"Unknown subscription status {status!r}.")
+        raise ObjectNotFound(f"Subscription in unknown status {status!r}.")
     # Since 2025-03-31 the period lives on the item; older versions had it on the subscription.
     start = item.get("current_period_start", subscription.get("current_period_start"))
     end = item.get("current_period_end", subscription.get("current_period_end"))
@@ -243,7 +259,7 @@ def invoice_from_stripe(
         )
     status = invoice.get("status")
     if status not in ("draft", "open", "paid", "void", "uncollectible"):
-        raise ProviderError(f"Unknown invoice status {status!r}.")
+        raise ObjectNotFound(f"Invoice in unknown status {status!r}.")
     customer = _ref(invoice.get("customer"))
     if customer is None:
         raise ProviderError("Stripe sent an invoice without a customer.")
@@ -335,8 +351,18 @@ class StripeProvider:
         base = self._settings.stripe_api_base
         return (await _clients.get()).get(key, str(base).rstrip("/") if base else None)
 
-    async def _call(self, operation: str, call: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
-        """Run one SDK call, turning Stripe's errors into ours."""
+    async def _call(
+        self,
+        operation: str,
+        call: Callable[[stripe.StripeClient], Awaitable[T]],
+        *,
+        may_be_done: bool = False,
+    ) -> T:
+        """Run one SDK call, turning Stripe's errors into ours.
+
+        `may_be_done`: a rejection may only mean the thing is already done (the caller re-reads and
+        decides), so it is logged quietly and raised as _Rejected (a ProviderError).
+        """
         import stripe
 
         client = await self._client()
@@ -350,7 +376,8 @@ class StripeProvider:
         except stripe.InvalidRequestError as error:
             if error.code == "resource_missing":
                 raise ObjectNotFound(f"Stripe has no such object ({operation}).") from None
-            log.error(
+            log.log(
+                logging.INFO if may_be_done else logging.ERROR,
                 "stripe %s rejected: status=%s code=%s param=%s request=%s",
                 operation,
                 error.http_status,
@@ -358,7 +385,7 @@ class StripeProvider:
                 error.param,
                 error.request_id,
             )
-            raise ProviderError(f"Stripe rejected the request ({operation}).") from None
+            raise _Rejected(f"Stripe rejected the request ({operation}).", stripe_code=error.code) from None
         except stripe.AuthenticationError as error:
             # Its message quotes part of the key: log the status only.
             log.error("stripe %s: authentication failed (status %s)", operation, error.http_status)
@@ -548,6 +575,71 @@ class StripeProvider:
             ),
         )
         return subscription_from_stripe(_plain(subscription))
+
+    async def cancel_now(self, *, subscription_ref: str, idempotency_key: str) -> SubscriptionState:
+        """End a subscription at once (no proration, no final invoice); an ended one answers its state."""
+        try:
+            subscription = await self._call(
+                "cancel subscription now",
+                lambda c: c.v1.subscriptions.cancel_async(
+                    subscription_ref,
+                    {"prorate": False, "invoice_now": False},
+                    options={"idempotency_key": idempotency_key},
+                ),
+                may_be_done=True,
+            )
+        except (ObjectNotFound, _Rejected):
+            # Stripe answers 404 resource_missing for a subscription that has already ended (it can still
+            # be read): a retry, or a cancellation that raced ours. A truly unknown id stays not found.
+            current = await self.get_subscription(subscription_ref)
+            if current.status in _ENDED_STATUSES:
+                return current
+            log.error("stripe refused to cancel the %s subscription %s", current.status, subscription_ref)
+            raise
+        return subscription_from_stripe(_plain(subscription))
+
+    async def expire_checkout(self, ref: str) -> CheckoutSession:
+        """Expire an open Checkout Session; a complete or expired one is re-read and returned as is."""
+        try:
+            session = await self._call(
+                "expire checkout",
+                lambda c: c.v1.checkout.sessions.expire_async(ref),
+                may_be_done=True,
+            )
+        except _Rejected:
+            # Only open sessions can be expired: one that was paid (or expired) meanwhile answers 400.
+            current = await self.get_checkout(ref)
+            if current.status != "open":
+                return current
+            log.error("stripe refused to expire the open checkout %s", ref)
+            raise
+        return checkout_from_stripe(_plain(session))
+
+    async def refund(self, *, payment_ref: str, idempotency_key: str) -> ChargeState:
+        """Refund what remains of a payment intent; its charge afterwards (already refunded: the charge)."""
+        try:
+            created = await self._call(
+                "refund payment",
+                lambda c: c.v1.refunds.create_async(
+                    {"payment_intent": payment_ref},
+                    options={"idempotency_key": idempotency_key},
+                ),
+                may_be_done=True,
+            )
+        except _Rejected as error:
+            # charge_already_refunded: a retry with another key, or a refund made in the Dashboard.
+            charge = await self.charge_for_payment(payment_ref)
+            if charge is not None and charge.refunded:
+                return charge
+            log.error("stripe refused to refund %s (code %s)", payment_ref, error.stripe_code)
+            raise
+        charge_ref = _ref(_plain(created).get("charge"))
+        if charge_ref:
+            return await self.get_charge(charge_ref)
+        charge = await self.charge_for_payment(payment_ref)
+        if charge is None:
+            raise ProviderError("Stripe refunded a payment that has no charge.")
+        return charge
 
     async def get_invoice(self, ref: str) -> InvoiceState:
         """Re-read an invoice with its payments, every line and its tax rates."""
