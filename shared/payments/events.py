@@ -8,7 +8,9 @@ rolls back with its row and the provider's retry does the work.
 
 Order-proof: only the event's type and object id are trusted. Every object is re-read from the provider
 and the domain services apply the state it has NOW, so a `customer.subscription.updated` arriving after
-the `deleted` it preceded re-reads a canceled subscription (and terminal states never move back).
+the `deleted` it preceded re-reads a canceled subscription (and terminal states never move back). A refund
+or dispute whose event arrives before the payment it reverses was applied is caught when the payment is:
+a paid invoice (here) or a purchase's checkout (purchases.checkout_updated) re-reads its charge first.
 
 Unknown types are recorded as "ignored" and acknowledged; so is an event whose object the provider does
 not know (a forged or foreign id), with a warning.
@@ -21,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.invoices import service as invoices
-from shared.payments.providers.base import ObjectNotFound, PaymentProvider, ProviderEvent
+from shared.payments.providers.base import ChargeState, ObjectNotFound, PaymentProvider, ProviderEvent
 from shared.purchases import service as purchases
 from shared.subscriptions import service as subscriptions
 
@@ -48,7 +50,12 @@ async def _checkout(conn: AsyncConnection[Any], provider: PaymentProvider, event
     if checkout.mode == "subscription":
         await subscriptions.checkout_completed(conn, provider=provider, checkout=checkout)
     else:
-        await purchases.checkout_updated(conn, provider=provider, checkout=checkout)
+        await purchases.checkout_updated(
+            conn,
+            provider=provider,
+            checkout=checkout,
+            payment_failed=event.type == "checkout.session.async_payment_failed",
+        )
     return True
 
 
@@ -79,6 +86,14 @@ async def _invoice(conn: AsyncConnection[Any], provider: PaymentProvider, event:
     await invoices.record(
         conn, provider_name=provider.name, invoice=invoice, user_id=user_id, subscription_id=subscription_id
     )
+    if invoice.status == "paid" and invoice.payment_ref and subscription_id is not None:
+        # Refunded or disputed before this invoice was recorded (its charge event came first and found no
+        # invoice): apply the reversal now, as charge.refunded / charge.dispute.created would have.
+        charge = await provider.charge_for_payment(invoice.payment_ref)
+        if charge is not None and (charge.refunded or charge.disputed):
+            await _apply_reversal(
+                conn, provider, charge=charge, reason="refund" if charge.refunded else "dispute"
+            )
     return True
 
 
@@ -90,7 +105,17 @@ async def _reverse(
     reason: Literal["refund", "dispute"],
 ) -> bool:
     """A refund or a dispute of a charge: record it on its invoice, revoke what it paid for when reversed."""
-    charge = await provider.get_charge(charge_id)
+    return await _apply_reversal(conn, provider, charge=await provider.get_charge(charge_id), reason=reason)
+
+
+async def _apply_reversal(
+    conn: AsyncConnection[Any],
+    provider: PaymentProvider,
+    *,
+    charge: ChargeState,
+    reason: Literal["refund", "dispute"],
+) -> bool:
+    """Record a charge's refund on its invoice; end what it paid for when fully refunded (or disputed)."""
     if charge.payment_ref is None:
         logger.warning("charge %s has no payment intent: nothing to reverse", charge.id)
         return False

@@ -597,8 +597,25 @@ async def update_event(conn: Any, *, event_id: uuid.UUID, data: PpvEventUpdate, 
     changed = {name: value for name, value in changes.items() if row[name] != value}
     if changed:
         row = await repository.update_event(conn, event_id, changed) or row
+        moved = 0
+        if {"view_starts_at", "view_ends_at"} & changed.keys():
+            # Ticket holders' access moves with the window, in this transaction.
+            from shared.purchases import service as purchases
+
+            moved = await purchases.ppv_window_changed(
+                conn,
+                ppv_event_id=event_id,
+                view_starts_at=row["view_starts_at"],
+                view_ends_at=row["view_ends_at"],
+            )
         await _audit(
-            conn, actor, "commerce_ppv_changed", action="updated", ppv_event_id=event_id, changed=changed
+            conn,
+            actor,
+            "commerce_ppv_changed",
+            action="updated",
+            ppv_event_id=event_id,
+            changed=changed,
+            **({"tickets_moved": moved} if moved else {}),
         )
     return await _event_admin_read(conn, row)
 

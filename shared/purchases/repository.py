@@ -117,23 +117,72 @@ async def mark_paid(
     entitlement_id: uuid.UUID | None,
     access_starts_at: datetime | None,
     access_ends_at: datetime | None,
+    status: str = "paid",
+    ended_at: datetime | None = None,
 ) -> None:
-    """A pending purchase becomes paid, with the entitlement it granted."""
+    """A pending purchase becomes paid, with the entitlement it granted.
+
+    A payment that was reversed (or given back) before it was applied is recorded paid and ended at once:
+    status refunded or disputed, with `ended_at`, and no entitlement.
+    """
     await conn.execute(
         """
         update public.purchases
-        set status = 'paid', paid_at = %(paid_at)s, payment_ref = %(payment_ref)s,
-            entitlement_id = %(entitlement_id)s, access_starts_at = %(starts)s, access_ends_at = %(ends)s
+        set status = %(status)s, paid_at = %(paid_at)s, payment_ref = %(payment_ref)s,
+            entitlement_id = %(entitlement_id)s, access_starts_at = %(starts)s, access_ends_at = %(ends)s,
+            ended_at = %(ended_at)s
         where id = %(id)s
         """,
         {
             "id": purchase_id,
+            "status": status,
             "paid_at": paid_at,
             "payment_ref": payment_ref,
             "entitlement_id": entitlement_id,
             "starts": access_starts_at,
             "ends": access_ends_at,
+            "ended_at": ended_at,
         },
+    )
+
+
+async def title_gone(conn: Conn, title_id: uuid.UUID | None) -> bool:
+    """Whether the title was deleted (the row gone, or marked deleted): nothing left to play."""
+    if title_id is None:
+        return True
+    row = await fetch_one(conn, "select deleted_at from public.catalog_titles where id = %s", (title_id,))
+    return row is None or row["deleted_at"] is not None
+
+
+async def lock_for_event(conn: Conn, *, ppv_event_id: uuid.UUID) -> list[Row]:
+    """The pending and paid tickets of a pay-per-view event, locked until the transaction ends."""
+    return await fetch_all(
+        conn,
+        """
+        select * from public.purchases
+        where ppv_event_id = %s and kind = 'ppv' and status in ('pending', 'paid')
+        order by id for update
+        """,
+        (ppv_event_id,),
+    )
+
+
+async def set_access_window(
+    conn: Conn,
+    *,
+    purchase_id: uuid.UUID,
+    access_starts_at: datetime | None,
+    access_ends_at: datetime | None,
+    entitlement_id: uuid.UUID | None,
+) -> None:
+    """A ticket's viewing window moved with its event (and the entitlement that carries it)."""
+    await conn.execute(
+        """
+        update public.purchases
+        set access_starts_at = %s, access_ends_at = %s, entitlement_id = coalesce(%s, entitlement_id)
+        where id = %s
+        """,
+        (access_starts_at, access_ends_at, entitlement_id, purchase_id),
     )
 
 

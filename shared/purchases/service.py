@@ -5,8 +5,14 @@
   purchase (title name, amount and terms snapshotted) and opens a hosted payment checkout.
 - `checkout_updated` (from the provider's re-read checkout, whatever event announced it) turns a pending
   purchase paid, grants its entitlement and records the invoice; it locks the row and does nothing once the
-  purchase is no longer pending, so replayed or reordered events change nothing.
+  purchase is no longer pending, so replayed or reordered events change nothing. Before granting it checks
+  that the checkout really pays for this purchase (metadata, currency, amount, the buyer's customer;
+  otherwise it logs an error and leaves it pending), re-reads the payment's charge (refunded or disputed
+  already, e.g. its event came first: recorded so, nothing granted) and refunds at the provider what
+  cannot be granted: a duplicate of what the account holds by then (two checkouts paid), or a title that
+  is gone. A delayed payment that failed (async_payment_failed) fails the purchase.
 - `payment_reversed` (a full refund or a dispute) ends a paid purchase and revokes its entitlement.
+- `ppv_window_changed` moves an event's tickets (and their entitlements) to its new viewing window.
 
 Entitlement terms: a rental may start within RENTAL_START_WITHIN_DAYS of payment and then plays for
 RENTAL_PLAY_WINDOW_HOURS from its first play; a purchase never ends; a pay-per-view ticket plays during its
@@ -42,7 +48,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
     from shared.catalog.visibility import Viewer
-    from shared.payments.providers.base import CheckoutSession, PaymentProvider
+    from shared.payments.providers.base import ChargeState, CheckoutSession, PaymentProvider
     from shared.settings import Settings
 
     Conn = AsyncConnection[Any]
@@ -316,8 +322,14 @@ async def _start(
 # --- provider events -------------------------------------------------------------------------------------
 
 
-async def checkout_updated(conn: Conn, *, provider: PaymentProvider, checkout: CheckoutSession) -> None:
-    """Apply a checkout's current state: paid -> entitlement + invoice; expired -> canceled (pending only)."""
+async def checkout_updated(
+    conn: Conn, *, provider: PaymentProvider, checkout: CheckoutSession, payment_failed: bool = False
+) -> None:
+    """Apply a checkout's current state: paid -> entitlement + invoice; expired -> canceled (pending only).
+
+    `payment_failed`: the event was checkout.session.async_payment_failed, whose session stays complete and
+    unpaid for good (a delayed payment, e.g. a bank debit, that did not clear): the purchase fails.
+    """
     row = await repository.lock_by_checkout(conn, provider=provider.name, checkout_ref=checkout.id)
     if row is None:
         logger.warning("checkout %s of %s belongs to no purchase", checkout.id, provider.name)
@@ -333,40 +345,180 @@ async def checkout_updated(conn: Conn, *, provider: PaymentProvider, checkout: C
         await _paid(conn, provider=provider, checkout=checkout, row=row, now=now)
     elif checkout.status == "expired":
         await repository.mark_ended(conn, purchase_id=row["id"], status="canceled", at=now)
+    elif checkout.status == "complete" and checkout.payment_status == "unpaid" and payment_failed:
+        await repository.mark_ended(conn, purchase_id=row["id"], status="failed", at=now)
+
+
+async def _mismatch(conn: Conn, *, provider_name: str, checkout: CheckoutSession, row: Row) -> str | None:
+    """Why the checkout does not pay for this purchase (None: it does)."""
+    from shared.subscriptions import service as subscriptions
+
+    if checkout.metadata.get("purchase_id") != str(row["id"]):
+        return f"its metadata names purchase {checkout.metadata.get('purchase_id')!r}"
+    if checkout.payment_ref is None:
+        return "it has no payment"
+    if (checkout.currency or "").upper() != row["currency"]:
+        return f"its currency is {checkout.currency!r}, not {row['currency']}"
+    if checkout.amount_subtotal is not None and checkout.amount_subtotal != row["amount_minor"]:
+        return f"its amount is {checkout.amount_subtotal}, not {row['amount_minor']}"
+    owner = None
+    if checkout.customer_ref is not None:
+        owner = await subscriptions.user_for_customer(
+            conn, provider_name=provider_name, customer_ref=checkout.customer_ref
+        )
+    if owner is None or owner != row["user_id"]:
+        return f"its customer {checkout.customer_ref!r} is not the buyer's"
+    return None
+
+
+async def _grant(
+    conn: Conn, *, source: str, row: Row, starts_at: datetime | None, ends_at: datetime | None
+) -> uuid.UUID:
+    """Grant (or, replayed, update) the entitlement of a purchase with these terms; its id."""
+    from shared.entitlements import service as entitlements
+
+    kind: PurchaseKind = row["kind"]
+    return await entitlements.grant(
+        conn,
+        user_id=row["user_id"],
+        kind=kind,
+        title_id=row["title_id"],
+        starts_at=starts_at,
+        ends_at=ends_at,
+        play_window_seconds=row["play_window_seconds"] if kind == "rental" else None,
+        source=source,
+        source_ref=source_ref(row["id"]),
+        **TRANSACTIONAL_LIMITS,
+    )
+
+
+async def _record_invoice(
+    conn: Conn, *, provider: PaymentProvider, checkout: CheckoutSession, row: Row
+) -> None:
+    from shared.invoices import service as invoices
+    from shared.settings import get_settings
+
+    await invoices.record_purchase(
+        conn,
+        provider_name=provider.name,
+        checkout=checkout,
+        purchase_id=row["id"],
+        user_id=row["user_id"],
+        description=_description(
+            row["kind"],
+            row["title_name"],
+            window_seconds=row["play_window_seconds"],
+            start_days=get_settings().rental_start_within_days,
+            event=None,
+        ),
+        currency=row["currency"],
+        amount_minor=row["amount_minor"],
+    )
+
+
+async def _paid_but_reversed(
+    conn: Conn,
+    *,
+    provider: PaymentProvider,
+    checkout: CheckoutSession,
+    row: Row,
+    now: datetime,
+    charge: ChargeState,
+    status: Literal["refunded", "disputed"],
+) -> None:
+    """A payment given back (or disputed) before it was applied: recorded and invoiced, nothing granted."""
+    from shared.invoices import service as invoices
+
+    assert checkout.payment_ref is not None  # checked by _mismatch
+    await repository.mark_paid(
+        conn,
+        purchase_id=row["id"],
+        paid_at=now,
+        payment_ref=checkout.payment_ref,
+        entitlement_id=None,
+        access_starts_at=row["access_starts_at"],
+        access_ends_at=row["access_ends_at"],
+        status=status,
+        ended_at=now,
+    )
+    await _record_invoice(conn, provider=provider, checkout=checkout, row=row)
+    await invoices.refunded(
+        conn,
+        provider_name=provider.name,
+        payment_ref=checkout.payment_ref,
+        amount_refunded_minor=charge.amount_refunded_minor,
+        full=charge.refunded,
+    )
+
+
+async def _refusal(conn: Conn, *, row: Row, now: datetime) -> str | None:
+    """Why a paid purchase must not be granted but given back (None: grant it)."""
+    if await repository.title_gone(conn, row["title_id"]):
+        return "title_deleted"
+    # Two checkouts of one title paid (two tabs, a retry): the second is a duplicate of what the account
+    # holds by then. Serialized with purchase() and with the other checkout's completion.
+    await repository.lock_user_title(conn, user_id=row["user_id"], title_id=row["title_id"])
+    held = _already_held(
+        await repository.paid_for_title(conn, user_id=row["user_id"], title_id=row["title_id"]),
+        kind=row["kind"],
+        ppv_event_id=row["ppv_event_id"],
+        at=now,
+    )
+    return None if held is None else held.code
 
 
 async def _paid(
     conn: Conn, *, provider: PaymentProvider, checkout: CheckoutSession, row: Row, now: datetime
 ) -> None:
-    from shared.entitlements import service as entitlements
-    from shared.invoices import service as invoices
     from shared.settings import get_settings
 
-    settings = get_settings()
+    mismatch = await _mismatch(conn, provider_name=provider.name, checkout=checkout, row=row)
+    if mismatch is not None:
+        logger.error(
+            "checkout %s of %s does not pay for purchase %s: %s; nothing granted",
+            checkout.id,
+            provider.name,
+            row["id"],
+            mismatch,
+        )
+        return
+    assert checkout.payment_ref is not None  # checked by _mismatch
+    # A refund or dispute processed before this completion found no paid purchase to end: the charge as it
+    # is now decides.
+    charge = await provider.charge_for_payment(checkout.payment_ref)
+    if charge is not None and (charge.refunded or charge.disputed):
+        status: Literal["refunded", "disputed"] = "refunded" if charge.refunded else "disputed"
+        logger.warning(
+            "purchase %s was %s before its payment was applied: nothing granted", row["id"], status
+        )
+        await _paid_but_reversed(
+            conn, provider=provider, checkout=checkout, row=row, now=now, charge=charge, status=status
+        )
+        return
+    refusal = await _refusal(conn, row=row, now=now)
+    if refusal is not None:
+        charge = await provider.refund(
+            payment_ref=checkout.payment_ref, idempotency_key=f"purchase-refund:{row['id']}"
+        )
+        logger.warning(
+            "purchase %s refunded instead of granted (%s): payment %s",
+            row["id"],
+            refusal,
+            checkout.payment_ref,
+        )
+        await _paid_but_reversed(
+            conn, provider=provider, checkout=checkout, row=row, now=now, charge=charge, status="refunded"
+        )
+        return
+
     kind: PurchaseKind = row["kind"]
     starts_at: datetime | None = now
     ends_at: datetime | None = None
     if kind == "rental":
-        ends_at = now + timedelta(days=settings.rental_start_within_days)  # the start-by date
+        ends_at = now + timedelta(days=get_settings().rental_start_within_days)  # the start-by date
     elif kind == "ppv":
         starts_at, ends_at = row["access_starts_at"], row["access_ends_at"]
-    if row["title_id"] is None:
-        # The title was deleted after checkout opened: the payment is recorded, there is nothing to play.
-        logger.warning("purchase %s paid for a deleted title", row["id"])
-    entitlement_id = None
-    if row["title_id"] is not None:
-        entitlement_id = await entitlements.grant(
-            conn,
-            user_id=row["user_id"],
-            kind=kind,
-            title_id=row["title_id"],
-            starts_at=starts_at,
-            ends_at=ends_at,
-            play_window_seconds=row["play_window_seconds"] if kind == "rental" else None,
-            source=provider.name,
-            source_ref=source_ref(row["id"]),
-            **TRANSACTIONAL_LIMITS,
-        )
+    entitlement_id = await _grant(conn, source=provider.name, row=row, starts_at=starts_at, ends_at=ends_at)
     await repository.mark_paid(
         conn,
         purchase_id=row["id"],
@@ -376,22 +528,35 @@ async def _paid(
         access_starts_at=starts_at,
         access_ends_at=ends_at,
     )
-    await invoices.record_purchase(
-        conn,
-        provider_name=provider.name,
-        checkout=checkout,
-        purchase_id=row["id"],
-        user_id=row["user_id"],
-        description=_description(
-            kind,
-            row["title_name"],
-            window_seconds=row["play_window_seconds"],
-            start_days=settings.rental_start_within_days,
-            event=None,
-        ),
-        currency=row["currency"],
-        amount_minor=row["amount_minor"],
-    )
+    await _record_invoice(conn, provider=provider, checkout=checkout, row=row)
+
+
+async def ppv_window_changed(
+    conn: Conn, *, ppv_event_id: uuid.UUID, view_starts_at: datetime, view_ends_at: datetime
+) -> int:
+    """An event's viewing window moved: its tickets (and paid ones' entitlements) move with it; how many paid.
+
+    Called in the transaction that changes the event (which holds the event's row lock). Pending tickets
+    get the new window too, so a payment applied afterwards grants it.
+    """
+    moved = 0
+    for row in await repository.lock_for_event(conn, ppv_event_id=ppv_event_id):
+        entitlement_id = None
+        if row["status"] == "paid" and row["title_id"] is not None:
+            entitlement_id = await _grant(
+                conn, source=row["provider"], row=row, starts_at=view_starts_at, ends_at=view_ends_at
+            )
+            moved += 1
+        await repository.set_access_window(
+            conn,
+            purchase_id=row["id"],
+            access_starts_at=view_starts_at,
+            access_ends_at=view_ends_at,
+            entitlement_id=entitlement_id,
+        )
+    if moved:
+        logger.info("ppv event %s: %d tickets moved to its new viewing window", ppv_event_id, moved)
+    return moved
 
 
 async def payment_reversed(

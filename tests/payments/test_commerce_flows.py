@@ -299,3 +299,116 @@ async def test_an_expired_checkout_cancels_the_pending_purchase(
     )
     assert purchase["status"] == "canceled"
     assert not (await may_play(db, user.user_id, title_id)).allowed
+
+
+async def test_a_refund_or_dispute_delivered_before_the_checkout_completion_grants_nothing(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    for reason in ("refund", "dispute"):
+        user = await signed_in_user(database_url)
+        title_id = await offered_title(db, rental=399)
+        started = await buy(stripe, user, title_id, kind="rent")
+        assert started.status_code == 201, started.text
+        purchase_id = started.json()["purchase_id"]
+        made = stripe.server.complete_checkout(started.json()["checkout_id"])
+        # The payment is given back at once, and its event overtakes the completion's.
+        if reason == "refund":
+            stripe.server.refund_charge(str(made["charge"]))
+            early = stripe.server.event("charge.refunded", str(made["charge"]))
+        else:
+            early = stripe.server.event(
+                "charge.dispute.created", stripe.server.dispute_charge(str(made["charge"]))
+            )
+        await stripe.deliver(early, outcome="ignored")  # no paid purchase has that payment yet
+        await stripe.deliver(stripe.server.event("checkout.session.completed", made["session"]))
+
+        purchase = await one(db, "select * from public.purchases where id = %s", purchase_id)
+        assert purchase["status"] == ("refunded" if reason == "refund" else "disputed"), purchase
+        assert purchase["entitlement_id"] is None and purchase["ended_at"] is not None
+        assert purchase["payment_ref"] == made["payment_intent"]
+        assert await entitlements(db, user.user_id) == []
+        assert not (await may_play(db, user.user_id, title_id)).allowed
+        invoice = await one(db, "select * from public.invoices where purchase_id = %s", purchase_id)
+        if reason == "refund":
+            assert invoice["status"] == "refunded" and invoice["amount_refunded_minor"] == 399
+        else:
+            assert invoice["status"] == "paid" and invoice["amount_refunded_minor"] == 0
+
+
+async def test_a_subscription_charge_refunded_before_its_invoice_is_recorded_revokes_the_plan(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    user = await signed_in_user(database_url)
+    plan = await own_plan(db, tier=2)
+    title_id = await offered_title(db, access="subscription", min_tier=2, rental=None, purchase=None)
+    started = await subscribe(stripe, user, plan)
+    assert started.status_code == 201, started.text
+    made = stripe.server.complete_checkout(started.json()["checkout_id"])
+    stripe.server.refund_charge(str(made["charge"]))
+    # charge.refunded first: no invoice records that payment yet.
+    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])), outcome="ignored")
+    await stripe.deliver_all(
+        [
+            stripe.server.event("checkout.session.completed", made["session"]),
+            stripe.server.event("customer.subscription.created", str(made["subscription"])),
+            stripe.server.event("invoice.paid", str(made["invoice"])),
+        ]
+    )
+
+    assert not (await may_play(db, user.user_id, title_id)).allowed
+    [entitlement] = [e for e in await entitlements(db, user.user_id) if e["kind"] == "subscription"]
+    assert entitlement["revoked_at"] is not None
+    invoice = await one(db, "select * from public.invoices where provider_ref = %s", made["invoice"])
+    assert invoice["status"] == "refunded" and invoice["amount_refunded_minor"] == invoice["total_minor"]
+
+
+async def test_a_second_paid_checkout_for_the_same_title_is_refunded_at_stripe(
+    stripe: Stripe, db: Db, database_url: str
+) -> None:
+    user = await signed_in_user(database_url)
+    title_id = await offered_title(db, purchase=1499)
+    first = await buy(stripe, user, title_id, kind="buy")
+    second = await buy(stripe, user, title_id, kind="buy")  # another tab, before the first was paid
+    assert first.status_code == 201 and second.status_code == 201, second.text
+    made_first = stripe.server.complete_checkout(first.json()["checkout_id"])
+    made_second = stripe.server.complete_checkout(second.json()["checkout_id"])
+    await stripe.deliver(stripe.server.event("checkout.session.completed", made_first["session"]))
+    await stripe.deliver(stripe.server.event("checkout.session.completed", made_second["session"]))
+
+    kept = await one(db, "select * from public.purchases where id = %s", first.json()["purchase_id"])
+    duplicate = await one(db, "select * from public.purchases where id = %s", second.json()["purchase_id"])
+    assert kept["status"] == "paid"
+    assert duplicate["status"] == "refunded" and duplicate["entitlement_id"] is None, duplicate
+    [refund] = stripe.server.requests_to("POST", "/v1/refunds")
+    assert refund.params.get("payment_intent") == made_second["payment_intent"], refund.params
+    assert refund.headers.get("idempotency-key")
+    assert stripe.server.get(str(made_second["charge"]))["refunded"] is True
+    assert stripe.server.get(str(made_first["charge"]))["refunded"] is False
+    invoice = await one(db, "select * from public.invoices where purchase_id = %s", duplicate["id"])
+    assert invoice["status"] == "refunded" and invoice["amount_refunded_minor"] == 1499
+    # Stripe's charge.refunded for it follows: the purchase kept plays on.
+    await stripe.deliver(stripe.server.event("charge.refunded", str(made_second["charge"])))
+    decision = await may_play(db, user.user_id, title_id)
+    assert decision.allowed and decision.kind == "purchase"
+    assert [e["source_ref"] for e in await entitlements(db, user.user_id)] == [f"purchase:{kept['id']}"]
+
+
+async def test_a_failed_async_payment_fails_the_purchase(stripe: Stripe, db: Db, database_url: str) -> None:
+    user = await signed_in_user(database_url)
+    title_id = await offered_title(db, rental=399)
+    started = await buy(stripe, user, title_id, kind="rent")
+    assert started.status_code == 201, started.text
+    purchase_id = started.json()["purchase_id"]
+    made = stripe.server.complete_checkout(started.json()["checkout_id"], paid=False)  # a bank debit
+    await stripe.deliver(stripe.server.event("checkout.session.completed", made["session"]))
+    assert (await one(db, "select status from public.purchases where id = %s", purchase_id))[
+        "status"
+    ] == "pending"
+
+    stripe.server.settle_checkout(str(made["session"]), succeeded=False)
+    await stripe.deliver(stripe.server.event("checkout.session.async_payment_failed", made["session"]))
+
+    purchase = await one(db, "select * from public.purchases where id = %s", purchase_id)
+    assert purchase["status"] == "failed" and purchase["ended_at"] is not None, purchase
+    assert purchase["entitlement_id"] is None
+    assert not (await may_play(db, user.user_id, title_id)).allowed
