@@ -664,3 +664,6 @@ async function main() {
 }
 
 main();
+
+// For the billing page's module (public/assets/billing.js), which shares this session and these messages.
+export { announce, clearSession, loadSession, NetworkError, problemText, saveSession };
