@@ -237,6 +237,14 @@ async def offer_for(
     return _offer(row) if row else None
 
 
+async def sold_as(conn: Any, *, title_id: uuid.UUID) -> set[str]:
+    """The ways a title can be bought now, in any currency: "rental", "purchase" (from its active offers)."""
+    rows = await repository.active_offers(
+        conn, title_id=title_id, kinds=["rental", "purchase"], currency=None
+    )
+    return {row["kind"] for row in rows}
+
+
 async def ppv_event(conn: Any, event_id: uuid.UUID) -> PpvEvent | None:
     """A pay-per-view event by id."""
     row = await repository.event(conn, event_id)

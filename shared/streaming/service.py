@@ -139,11 +139,11 @@ async def start_session(
     title = {"id": row["title_id"], "access": row["access"], "min_tier": row["min_tier"]}
     decision = await decide(conn, user_id=caller.user_id, title=title, at=at, settings=settings)
     if not decision.allowed:
-        raise Forbidden(
-            _REFUSED.get(decision.code or "", _REFUSED["not_entitled"]),
-            code=decision.code,
-            offers=decision.offers,
-        )
+        offers = await _offers_on_sale(conn, title_id=row["title_id"], offers=decision.offers)
+        message = _REFUSED.get(decision.code or "", _REFUSED["not_entitled"])
+        if decision.code == "not_entitled" and row["access"] == "transactional":
+            message = "This title is not part of any plan: rent or buy it to watch."
+        raise Forbidden(message, code=decision.code, offers=offers)
     session = _new_session(
         caller, row=row, data=data, decision=decision, country=viewer.country, settings=settings, now=now
     )
@@ -169,6 +169,15 @@ async def start_session(
     await close_records(conn, session_ids=claim.replaced, reason="stopped", now=now)
     resume = await _resume_position(conn, profile_id=caller.profile_id, content_id=session.content_id)
     return _started(session, row=row, decision=decision, resume=resume, settings=settings, now=now)
+
+
+async def _offers_on_sale(conn: AsyncConnection[Any], *, title_id: uuid.UUID, offers: list[str]) -> list[str]:
+    """The refusal's offers less a rental or purchase the title is not sold as (a refusal only: one query)."""
+    from shared.plans.service import sold_as
+
+    sold = await sold_as(conn, title_id=title_id)
+    wanted = {"rent": "rental", "buy": "purchase"}
+    return [offer for offer in offers if offer not in wanted or wanted[offer] in sold]
 
 
 _REFUSED = {

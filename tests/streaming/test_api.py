@@ -137,7 +137,7 @@ async def test_maturity_is_checked_after_geo_and_before_the_entitlement(
         # No entitlement either: maturity comes first.
         problem(await start(client, kid, adult_only, headers=in_france), 403, "maturity_restricted")
         body = problem(await start(client, kid, family, headers=in_france), 403, "not_entitled")
-        assert body["offers"] == ["subscribe", "rent", "buy"]
+        assert body["offers"] == ["subscribe"]  # not sold to rent or buy: no such offers
         await entitle(db, kid.user_id)
         assert (await start(client, kid, family, headers=in_france)).status_code == 201
 
@@ -147,13 +147,33 @@ async def test_not_entitled_lists_what_would_entitle(
 ) -> None:
     premium = await movie(db, access="subscription", min_tier=3)
     bought_only = await movie(db, access="transactional")
+    rent_only = await movie(db, access="transactional")
+    # Rent and buy are offered only where the title is sold that way (commerce's title_offers).
+    for title_id, kind in ((premium, "rental"), (premium, "purchase"), (bought_only, "purchase")):
+        await db.execute(
+            "insert into public.title_offers (title_id, kind, currency, amount_minor) "
+            "values (%s, %s, 'USD', 399)",
+            (title_id, kind),
+        )
+    await db.execute(
+        "insert into public.title_offers (title_id, kind, currency, amount_minor, active) "
+        "values (%s, 'purchase', 'USD', 999, false)",  # withdrawn: not on sale
+        (rent_only,),
+    )
+    await db.execute(
+        "insert into public.title_offers (title_id, kind, currency, amount_minor) "
+        "values (%s, 'rental', 'EUR', 299)",
+        (rent_only,),
+    )
     body = problem(await start(client, viewer, premium), 403, "not_entitled")
     assert body["offers"] == ["subscribe", "rent", "buy"]
     await entitle(db, viewer.user_id, tier=2)
     body = problem(await start(client, viewer, premium), 403, "not_entitled")
     assert body["offers"] == ["upgrade", "rent", "buy"]
     body = problem(await start(client, viewer, bought_only), 403, "not_entitled")
-    assert body["offers"] == ["rent", "buy"]
+    assert body["offers"] == ["buy"] and "rent or buy" in body["detail"]
+    body = problem(await start(client, viewer, rent_only), 403, "not_entitled")
+    assert body["offers"] == ["rent"]
 
 
 async def test_free_titles_play_without_a_subscription_with_the_free_limits(
