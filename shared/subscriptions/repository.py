@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.infra.db import fetch_all, fetch_one
@@ -55,6 +56,35 @@ async def user_for_customer(
         (provider, customer_ref),
     )
     return None if row is None else uuid.UUID(str(row["user_id"]))
+
+
+async def open_checkout(conn: AsyncConnection[Any], *, user_id: uuid.UUID, provider: str) -> str | None:
+    """The subscription checkout the account has open at the provider (None: none recorded)."""
+    row = await fetch_one(
+        conn,
+        "select open_checkout_ref from public.payment_customers where user_id = %s and provider = %s",
+        (user_id, provider),
+    )
+    return None if row is None or row["open_checkout_ref"] is None else str(row["open_checkout_ref"])
+
+
+async def set_open_checkout(
+    conn: AsyncConnection[Any], *, user_id: uuid.UUID, provider: str, checkout_ref: str | None
+) -> None:
+    """Record the account's newest open subscription checkout (None: it has none)."""
+    await conn.execute(
+        "update public.payment_customers set open_checkout_ref = %s where user_id = %s and provider = %s",
+        (checkout_ref, user_id, provider),
+    )
+
+
+async def clear_open_checkout(conn: AsyncConnection[Any], *, provider: str, checkout_ref: str) -> None:
+    """Forget a checkout that completed or expired (whoever's it was: the ref is unique at the provider)."""
+    await conn.execute(
+        "update public.payment_customers set open_checkout_ref = null "
+        "where provider = %s and open_checkout_ref = %s",
+        (provider, checkout_ref),
+    )
 
 
 async def customers_of(conn: AsyncConnection[Any], *, user_id: uuid.UUID) -> list[Row]:
@@ -120,6 +150,24 @@ async def current_for_user(conn: AsyncConnection[Any], *, user_id: uuid.UUID) ->
         "select * from public.subscriptions where user_id = %s and status <> all(%s) "
         "order by created_at desc limit 1",
         (user_id, list(TERMINAL)),
+    )
+
+
+async def other_live_for_user(
+    conn: AsyncConnection[Any],
+    *,
+    user_id: uuid.UUID,
+    statuses: tuple[str, ...],
+    now: datetime,
+    except_ref: str,
+) -> Row | None:
+    """Another subscription of the account in one of these statuses whose period has not ended."""
+    return await fetch_one(
+        conn,
+        "select * from public.subscriptions where user_id = %s and status = any(%s) "
+        "and (current_period_end is null or current_period_end > %s) and provider_ref <> %s "
+        "order by created_at limit 1",
+        (user_id, list(statuses), now, except_ref),
     )
 
 

@@ -7,11 +7,25 @@ then mirrors that state, except that a canceled or expired subscription never co
 after the end must not revive it). Access follows the status:
 - trialing / active: the plan's entitlement until period end + PAYMENTS_RENEWAL_LEEWAY_HOURS (exactly the
   period end when it is set to cancel then), so a renewal confirmed a little late never interrupts playback;
-- past_due: kept during the grace period (PAYMENTS_GRACE_DAYS from when past_due was first seen), then the
-  account falls back to the free limits; paid again (active) -> restored;
-- unpaid / paused / incomplete: no access now, but the entitlement row stays restorable (the same
-  subscription may still be paid or resumed);
+- past_due / unpaid: kept during the grace period (PAYMENTS_GRACE_DAYS from when past_due or unpaid was
+  first seen: Stripe may mark a subscription unpaid before our grace ran out), then the account falls back
+  to the free limits; paid again (active) -> restored;
+- paused / incomplete: no access now, but the entitlement row stays restorable (the same subscription may
+  still be paid or resumed);
 - canceled / incomplete_expired: revoked for good.
+- a price that is not one of ours (no plan_prices row with that provider id, e.g. set in the provider's
+  dashboard): no paid access whatever the status (the row keeps the status, with no price); never the
+  metadata's or the previous plan, so a cheaper foreign price cannot keep a premium plan.
+
+One subscription per account. `subscribe()` (under a per-account lock) expires the account's previous open
+checkout at the provider (payment_customers.open_checkout_ref) before opening a new one, so two tabs cannot
+both be paid; a previous one paid meanwhile answers 409 already_subscribed. Should a second subscription
+start anyway, the first sync that sees it while the account has another live one cancels it at once at the
+provider, refunds its first invoice and grants nothing (logged as an error).
+
+A refunded or disputed subscription charge ENDS the subscription (`payment_reversed`): it is cancelled at
+the provider at once and mirrored like any sync (canceled -> revoked), so the account is back on the free
+plan and the provider cannot charge another renewal for a plan the account no longer has.
 All times come from shared.payments.clock (tests move the playback clock).
 """
 
@@ -27,7 +41,7 @@ from shared.entitlements import service as entitlements
 from shared.errors import Conflict, NotFound
 from shared.payments import clock, idempotency
 from shared.payments.providers import get_provider, provider_named
-from shared.payments.providers.base import ProviderError
+from shared.payments.providers.base import ObjectNotFound, ProviderError
 from shared.plans import service as plans
 from shared.subscriptions import repository
 from shared.subscriptions.repository import TERMINAL
@@ -43,10 +57,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cinema.subscriptions")
 
 PAID = ("trialing", "active")
+# Billed but not paid: access is kept until the grace period ends.
+OVERDUE = ("past_due", "unpaid")
 # A subscription the account can cancel, resume or change: the provider still bills it.
-CHANGEABLE = ("trialing", "active", "past_due")
+CHANGEABLE = ("trialing", "active", "past_due", "unpaid")
 # A new checkout would make a second subscription beside one of these (while its period runs).
-BLOCKING = ("trialing", "active", "past_due", "incomplete")
+BLOCKING = ("trialing", "active", "past_due", "unpaid", "incomplete")
 FREE_PLAN_CODE = "free"
 
 
@@ -73,13 +89,19 @@ def paid_until(
     grace_ends_at: datetime | None,
     settings: Settings,
 ) -> datetime | None:
-    """When the plan's access ends for a subscription in this state (None: no paid access at all)."""
-    if status not in (*PAID, "past_due") or current_period_end is None:
+    """When the plan's access ends for a subscription in this state (None: no paid access at all).
+
+    past_due and unpaid alike keep access until the grace end (an unpaid one without a recorded grace end
+    has none).
+    """
+    if status not in (*PAID, *OVERDUE) or current_period_end is None:
+        return None
+    if status == "unpaid" and grace_ends_at is None:
         return None
     leeway = timedelta(hours=settings.payments_renewal_leeway_hours)
     # Set to cancel: nothing is renewed, so no leeway for a late renewal either.
     end = current_period_end if cancel_at_period_end else current_period_end + leeway
-    if status == "past_due" and grace_ends_at is not None:
+    if status in OVERDUE and grace_ends_at is not None:
         end = min(end, grace_ends_at)
     return end
 
@@ -153,6 +175,42 @@ def _blocks_new(row: dict[str, Any], now: datetime) -> bool:
     return row["status"] in BLOCKING and (end is None or end > now)
 
 
+async def _close_open_checkout(
+    conn: AsyncConnection[Any], *, provider: PaymentProvider, user_id: uuid.UUID
+) -> None:
+    """Expire the account's previous open checkout so only the newest can be paid (call under its lock).
+
+    409 already_subscribed when it was paid meanwhile (its webhook not processed yet) and its subscription
+    still runs.
+    """
+    previous = await repository.open_checkout(conn, user_id=user_id, provider=provider.name)
+    if previous is None:
+        return
+    try:
+        closed = await provider.expire_checkout(previous)
+    except ObjectNotFound:
+        logger.warning("open checkout %s:%s is unknown to the provider", provider.name, previous)
+    else:
+        if closed.status == "complete" and await _still_runs(provider, closed.subscription_ref):
+            raise Conflict(
+                "Your previous checkout has just been paid: your subscription is being set up. Change its "
+                "plan instead of subscribing again.",
+                code="already_subscribed",
+            )
+    await repository.set_open_checkout(conn, user_id=user_id, provider=provider.name, checkout_ref=None)
+
+
+async def _still_runs(provider: PaymentProvider, subscription_ref: str | None) -> bool:
+    """Whether the provider's subscription has not ended (a complete checkout without one: assume it runs)."""
+    if subscription_ref is None:
+        return True
+    try:
+        state = await provider.get_subscription(subscription_ref)
+    except ObjectNotFound:
+        return False
+    return state.status not in TERMINAL
+
+
 async def subscribe(
     conn: AsyncConnection[Any],
     *,
@@ -181,6 +239,7 @@ async def subscribe(
     trial_days = 0 if await repository.trial_used(conn, user_id=user) else plan.trial_days
     provider = get_provider(settings)
     customer = await customer_ref(conn, provider=provider, user_id=user, email=email)
+    await _close_open_checkout(conn, provider=provider, user_id=user)
     price_ref = await _price_ref(conn, provider, plan, price)
     checkout = await provider.create_subscription_checkout(
         customer_ref=customer,
@@ -194,6 +253,7 @@ async def subscribe(
     )
     if not checkout.url:
         raise ProviderError("The payment provider returned no checkout page.")
+    await repository.set_open_checkout(conn, user_id=user, provider=provider.name, checkout_ref=checkout.id)
     return CheckoutStarted(
         checkout_id=checkout.id,
         checkout_url=checkout.url,
@@ -214,38 +274,40 @@ async def sync(
     """Mirror the provider's current subscription state and apply its entitlement (None: not ours)."""
     # The lock first, then the read: a concurrent sync of the same subscription waits here and then reads
     # the newer state, so the row is never overwritten by an older read.
-    await repository.lock(conn, f"subscriptions:{provider.name}:{subscription_ref}")
+    await _lock_subscription(conn, provider.name, subscription_ref)
     state = await provider.get_subscription(subscription_ref)
-    return await _apply(conn, provider_name=provider.name, state=state)
+    return await _apply(conn, provider=provider, state=state)
+
+
+async def _lock_subscription(conn: AsyncConnection[Any], provider_name: str, subscription_ref: str) -> None:
+    await repository.lock(conn, f"subscriptions:{provider_name}:{subscription_ref}")
 
 
 async def _price_of(
-    conn: AsyncConnection[Any],
-    *,
-    provider_name: str,
-    state: SubscriptionState,
-    existing: dict[str, Any] | None,
-) -> tuple[str | None, uuid.UUID | None]:
-    """The plan code and our price id of the provider's price (the last known one when it is not ours)."""
+    conn: AsyncConnection[Any], *, provider_name: str, state: SubscriptionState
+) -> PlanPrice | None:
+    """Our plan price of the provider's price; None when it is not one of ours (no paid plan then).
+
+    Only the provider's price id counts: neither the metadata's price_id (set when the subscription was
+    bought, not updated when the price is changed in the provider's dashboard) nor the previous plan, so a
+    cheaper price set elsewhere never keeps a higher plan.
+    """
     price = await plans.price_by_provider_ref(conn, provider=provider_name, ref=state.price_ref)
-    if price is None and state.metadata.get("price_id"):
-        try:
-            price = await plans.price_by_id(conn, uuid.UUID(state.metadata["price_id"]))
-        except ValueError:
-            price = None
-    if price is not None:
-        return price.plan_code, price.id
-    if existing is not None:
-        return existing["plan_code"], existing["price_id"]
-    return None, None
+    if price is None:
+        logger.warning(
+            "subscription %s:%s has a price we do not sell (%s): no paid plan",
+            provider_name, state.id, state.price_ref,
+        )  # fmt: skip
+    return price
 
 
 async def _apply(
-    conn: AsyncConnection[Any], *, provider_name: str, state: SubscriptionState
+    conn: AsyncConnection[Any], *, provider: PaymentProvider, state: SubscriptionState
 ) -> SubscriptionRow | None:
     from shared.settings import get_settings
 
     settings = get_settings()
+    provider_name = provider.name
     existing = await repository.by_ref(conn, provider=provider_name, ref=state.id)
     if existing is not None and existing["status"] in TERMINAL:
         if state.status != existing["status"]:
@@ -255,12 +317,11 @@ async def _apply(
             )  # fmt: skip
         await entitlements.revoke(conn, source=provider_name, source_ref=state.id)
         return SubscriptionRow.model_validate(existing)
-    plan_code, price_id = await _price_of(conn, provider_name=provider_name, state=state, existing=existing)
+    price = await _price_of(conn, provider_name=provider_name, state=state)
+    # A foreign price: the row keeps its status and last plan code, without a price (no paid access).
+    plan_code = price.plan_code if price is not None else existing["plan_code"] if existing else None
     plan = None if plan_code is None else await plans.get_plan(conn, plan_code)
     if plan is None:
-        logger.warning(
-            "subscription %s:%s has a price we do not sell (%s)", provider_name, state.id, state.price_ref
-        )
         return None
     user_id = await repository.user_for_customer(
         conn, provider=provider_name, customer_ref=state.customer_ref
@@ -272,10 +333,12 @@ async def _apply(
             "subscription %s:%s of unknown customer %s", provider_name, state.id, state.customer_ref
         )
         return None
+    if existing is None and state.status not in TERMINAL:
+        state = await _end_if_duplicate(conn, provider=provider, state=state, user_id=user_id)
     past_due_since: datetime | None = existing["past_due_since"] if existing else None
     grace_ends_at: datetime | None = existing["grace_ends_at"] if existing else None
-    if state.status == "past_due":
-        # Grace counts from when we first saw it past due: a late event cannot shorten it to nothing.
+    if state.status in OVERDUE:
+        # Grace counts from when we first saw it overdue: a late event cannot shorten it to nothing.
         past_due_since = past_due_since or clock.now()
         grace_ends_at = past_due_since + timedelta(days=settings.payments_grace_days)
     elif state.status in PAID:
@@ -288,7 +351,7 @@ async def _apply(
             "provider_ref": state.id,
             "customer_ref": state.customer_ref,
             "plan_code": plan.code,
-            "price_id": price_id,
+            "price_id": price.id if price is not None else None,
             "status": state.status,
             "billing_interval": state.interval,
             "currency": state.currency,
@@ -304,9 +367,47 @@ async def _apply(
         },
     )
     await _apply_entitlement(
-        conn, provider_name=provider_name, state=state, plan=plan, row=row, settings=settings
+        conn,
+        provider_name=provider_name,
+        state=state,
+        plan=plan if price is not None else None,
+        row=row,
+        settings=settings,
     )
     return SubscriptionRow.model_validate(row)
+
+
+async def _end_if_duplicate(
+    conn: AsyncConnection[Any], *, provider: PaymentProvider, state: SubscriptionState, user_id: uuid.UUID
+) -> SubscriptionState:
+    """The state to mirror of a subscription seen for the first time (canceled when it is a duplicate).
+
+    A duplicate: the account has another live subscription (two checkouts paid side by side). It is
+    cancelled at once at the provider and its first payment refunded; nothing is granted.
+    """
+    # New subscriptions of one account are checked one at a time (this lock is always taken last: no
+    # cycle with the per-account lock of subscribe/cancel/change, taken before a subscription's).
+    await repository.lock(conn, f"subscriptions:new:{user_id}")
+    other = await repository.other_live_for_user(
+        conn, user_id=user_id, statuses=BLOCKING, now=clock.now(), except_ref=state.id
+    )
+    if other is None:
+        return state
+    logger.error(
+        "subscription %s:%s duplicates %s:%s of account %s: cancelled at once and refunded, not granted",
+        provider.name, state.id, other["provider"], other["provider_ref"], user_id,
+    )  # fmt: skip
+    ended = await provider.cancel_now(
+        subscription_ref=state.id, idempotency_key=f"cinema:subscription:{provider.name}:{state.id}:duplicate"
+    )
+    if state.latest_invoice_ref:
+        invoice = await provider.get_invoice(state.latest_invoice_ref)
+        if invoice.payment_ref and invoice.amount_paid_minor > 0:
+            await provider.refund(
+                payment_ref=invoice.payment_ref,
+                idempotency_key=f"cinema:subscription:{provider.name}:{state.id}:duplicate-refund",
+            )
+    return ended
 
 
 async def _apply_entitlement(
@@ -314,10 +415,11 @@ async def _apply_entitlement(
     *,
     provider_name: str,
     state: SubscriptionState,
-    plan: Plan,
+    plan: Plan | None,
     row: dict[str, Any],
     settings: Settings,
 ) -> None:
+    """The entitlement of the subscription's state (plan None: a price not ours, no paid access)."""
     source, source_ref = provider_name, state.id
     if state.status in TERMINAL:
         await entitlements.revoke(conn, source=source, source_ref=source_ref)
@@ -329,8 +431,9 @@ async def _apply_entitlement(
         grace_ends_at=row["grace_ends_at"],
         settings=settings,
     )
-    if until is None:
-        # unpaid / paused / incomplete: no access now, but not revoked, so paying or resuming restores it.
+    if until is None or plan is None:
+        # paused / incomplete / a foreign price: no access now, but not revoked, so paying, resuming or
+        # going back to one of our prices restores it.
         await entitlements.extend(conn, source=source, source_ref=source_ref, ends_at=clock.now())
         return
     await entitlements.grant(
@@ -349,29 +452,65 @@ async def _apply_entitlement(
     )
 
 
+def _user_of(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 async def checkout_completed(
     conn: AsyncConnection[Any], *, provider: PaymentProvider, checkout: CheckoutSession
 ) -> None:
-    """A subscription checkout finished: mirror the subscription it created."""
-    if checkout.mode != "subscription" or checkout.status != "complete" or not checkout.subscription_ref:
+    """A subscription checkout changed: once complete, mirror the subscription it created.
+
+    A complete or expired checkout is no longer the account's open one. An unknown customer is bound to
+    the account named by client_reference_id only when the checkout is one we made for it (its metadata
+    names the same account): anyone can put any client_reference_id on a Payment Link.
+    """
+    if checkout.mode != "subscription":
         return
-    if checkout.customer_ref and checkout.client_reference_id:
-        # The customer is normally recorded before the checkout; this covers one made elsewhere.
-        try:
-            user = uuid.UUID(checkout.client_reference_id)
-        except ValueError:
-            user = None
+    if checkout.status in ("complete", "expired"):
+        await repository.clear_open_checkout(conn, provider=provider.name, checkout_ref=checkout.id)
+    if checkout.status != "complete" or not checkout.subscription_ref:
+        return
+    if not checkout.customer_ref:
+        logger.warning("subscription checkout %s:%s has no customer: ignored", provider.name, checkout.id)
+        return
+    owner = await repository.user_for_customer(
+        conn, provider=provider.name, customer_ref=checkout.customer_ref
+    )
+    claimed = _user_of(checkout.client_reference_id)
+    if owner is None:
+        if claimed is None or checkout.metadata.get("user_id") != str(claimed):
+            logger.warning(
+                "subscription checkout %s:%s of unknown customer %s names account %s without our "
+                "metadata: ignored",
+                provider.name, checkout.id, checkout.customer_ref, checkout.client_reference_id,
+            )  # fmt: skip
+            return
+        # Our checkout for an account whose customer was made elsewhere (e.g. by the checkout itself).
+        await repository.insert_customer(
+            conn, user_id=claimed, provider=provider.name, customer_ref=checkout.customer_ref
+        )
         if (
-            user is not None
-            and await repository.user_for_customer(
+            await repository.user_for_customer(
                 conn, provider=provider.name, customer_ref=checkout.customer_ref
             )
-            is None
-            and await repository.customer(conn, user_id=user, provider=provider.name) is None
+            != claimed
         ):
-            await repository.insert_customer(
-                conn, user_id=user, provider=provider.name, customer_ref=checkout.customer_ref
-            )
+            logger.warning(
+                "subscription checkout %s:%s: account %s has another customer than %s: ignored",
+                provider.name, checkout.id, claimed, checkout.customer_ref,
+            )  # fmt: skip
+            return
+    elif claimed is not None and claimed != owner:
+        logger.warning(
+            "subscription checkout %s:%s names account %s but its customer %s is account %s's",
+            provider.name, checkout.id, claimed, checkout.customer_ref, owner,
+        )  # fmt: skip
     await sync(conn, provider=provider, subscription_ref=checkout.subscription_ref)
 
 
@@ -381,14 +520,37 @@ async def payment_reversed(
     provider_name: str,
     subscription_id: uuid.UUID,
     reason: Literal["refund", "dispute"],
+    provider: PaymentProvider | None = None,
 ) -> None:
-    """A subscription charge was refunded or disputed: the subscription's entitlement is revoked."""
+    """A subscription charge was fully refunded or disputed: the subscription ENDS.
+
+    Policy: a reversed charge means the account did not pay for its plan, and keeping the subscription
+    (billed again at the next renewal) with its access revoked for good would charge for nothing. So it is
+    cancelled at once at the provider (idempotency key from our subscription id + "reversed": a replayed
+    event cancels once) and the provider's answer is applied like any sync (canceled -> revoked):
+    GET /subscription shows the free plan and no further renewal can be charged. The provider is looked
+    up by the row's provider name unless given.
+    """
     row = await repository.by_id(conn, subscription_id)
     if row is None:
         logger.warning("%s of a charge of unknown subscription %s", reason, subscription_id)
         return
-    await entitlements.revoke(conn, source=row["provider"], source_ref=row["provider_ref"])
-    logger.info("subscription %s (%s) lost its access: %s", row["id"], provider_name, reason)
+    if provider is None:
+        from shared.settings import get_settings
+
+        provider = provider_named(row["provider"] or provider_name, get_settings())
+    await _lock_subscription(conn, provider.name, row["provider_ref"])
+    ended = await provider.cancel_now(
+        subscription_ref=row["provider_ref"], idempotency_key=f"cinema:subscription:{row['id']}:reversed"
+    )
+    await _apply(conn, provider=provider, state=ended)
+    if ended.status not in TERMINAL:
+        logger.error(
+            "subscription %s (%s) is still %s after cancel_now on a %s", row["id"], provider.name,
+            ended.status, reason,
+        )  # fmt: skip
+        await entitlements.revoke(conn, source=row["provider"], source_ref=row["provider_ref"])
+    logger.info("subscription %s (%s) ended: its charge was reversed (%s)", row["id"], provider.name, reason)
 
 
 # --- the account's view and changes ------------------------------------------------------------------------
@@ -427,6 +589,8 @@ async def current(
         grace_ends_at=row["grace_ends_at"],
         settings=settings,
     )
+    if row["price_id"] is None:
+        until = None  # the provider's price is not one we sell: no paid plan (see _price_of)
     paid = plan is not None and until is not None and clock.now() < until
     limits = free_limits
     if paid and plan is not None:

@@ -63,12 +63,16 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """A controllable clock starting at the real time."""
+    """A controllable clock starting a little after the real time.
+
+    Frozen until advanced: starting it ahead means an object the fake Stripe stamps with the real time later
+    in the test (a subscription's creation, where its entitlement starts) is never in the clock's future.
+    """
     import time
 
     from shared.streaming import sessions
 
-    moving = Clock(time.time())
+    moving = Clock(time.time() + 30)
     monkeypatch.setattr(sessions, "clock", moving)
     yield moving
 

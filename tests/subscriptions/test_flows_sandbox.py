@@ -19,6 +19,7 @@ from tests.subscriptions.conftest import (
     decide,
     entitlement_rows,
     problem,
+    rows,
     subscription_rows,
 )
 from tests.support.identity import SignedIn
@@ -307,3 +308,50 @@ async def test_an_account_with_a_renewing_subscription_cannot_be_deleted_until_c
             "DELETE", "/api/v1/users/me", json={"password": viewer.password}, headers=viewer.headers
         )
         assert deleted.status_code == 204, deleted.text
+
+
+@pytest.mark.parametrize("reversal", ["refund", "dispute"])
+async def test_a_reversed_subscription_charge_ends_the_subscription(
+    client: httpx.AsyncClient, db: Db, viewer: SignedIn, plans: PlanSet, reversal: str
+) -> None:
+    from shared.payments.providers import sandbox
+
+    started = await subscribe(client, viewer, plans.high)
+    await pay(started["checkout_id"])
+    [invoice] = await rows(db, "select * from public.invoices where user_id = %s", viewer.user_id)
+    assert invoice["payment_ref"]
+    if reversal == "refund":
+        await sandbox.refund(invoice["payment_ref"])
+    else:
+        await sandbox.dispute(invoice["payment_ref"])
+    await deliver()
+    await deliver()  # the sandbox's own customer.subscription.deleted agrees
+
+    body = await view(client, viewer)
+    assert body["is_free"] and body["status"] == "free"
+    [row] = await subscription_rows(db, viewer.user_id)
+    assert row["status"] == "canceled"
+    async with standalone() as conn:
+        at_sandbox = await sandbox.load(conn, row["provider_ref"], "subscription")
+    assert at_sandbox is not None and at_sandbox["status"] == "canceled"  # never renewed (charged) again
+    assert not (await decide(db, viewer.user_id, plans.title_id)).allowed
+    again = await subscribe(client, viewer, plans.high)  # the account may subscribe again
+    assert again["trial_days"] == 0
+
+
+async def test_two_tabs_only_the_newest_checkout_can_be_paid(
+    client: httpx.AsyncClient, db: Db, viewer: SignedIn, plans: PlanSet
+) -> None:
+    from shared.payments.providers import sandbox
+
+    first = await subscribe(client, viewer, plans.high)
+    second = await subscribe(client, viewer, plans.top)
+    async with standalone() as conn:
+        old = await sandbox.load(conn, first["checkout_id"], "checkout_session")
+    assert old is not None and old["status"] == "expired"
+    stale = await sandbox.complete_checkout(first["checkout_id"])  # the older tab's Pay button
+    assert stale["status"] == "expired" and not stale.get("subscription")
+    await pay(second["checkout_id"])
+    await deliver()
+    [row] = await subscription_rows(db, viewer.user_id)
+    assert row["plan_code"] == plans.top and row["status"] == "active"

@@ -116,7 +116,7 @@ async def test_checkout_completion_grants_the_plan(
         ("trialing", True, False),
         ("active", True, False),
         ("past_due", True, False),  # within the grace period
-        ("unpaid", False, False),
+        ("unpaid", True, False),  # within the grace period, like past_due
         ("paused", False, False),
         ("incomplete", False, False),
         ("canceled", False, True),
@@ -134,16 +134,17 @@ async def test_each_status_maps_to_its_entitlement(
     assert decision.allowed is allowed, decision
     [entitlement] = await entitlement_rows(db, viewer.user_id)
     assert (entitlement["revoked_at"] is not None) is revoked
-    if status == "past_due":
+    if status in ("past_due", "unpaid"):
         assert row.past_due_since is not None and row.grace_ends_at == row.past_due_since + timedelta(days=7)
 
 
 async def test_unpaid_then_paid_restores_access(
-    stripe: Any, db: Db, viewer: SignedIn, plans: PlanSet
+    stripe: Any, db: Db, viewer: SignedIn, plans: PlanSet, clock: Clock
 ) -> None:
     ref = await subscribed(stripe, viewer, plans.high)
     stripe.set_subscription(ref, status="unpaid")
     await sync(ref)
+    clock.advance(7 * 86400 + 60)  # past the grace period
     assert not (await decide(db, viewer.user_id, plans.title_id)).allowed
     stripe.set_subscription(ref, status="active")
     await sync(ref)
