@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.catalog.visibility import MAX_RANK, Viewer
+from shared.entitlements.schemas import Offer
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.infra.ratelimit import Limit, enforce
 from shared.streaming import concurrency, geo, repository
@@ -171,7 +172,9 @@ async def start_session(
     return _started(session, row=row, decision=decision, resume=resume, settings=settings, now=now)
 
 
-async def _offers_on_sale(conn: AsyncConnection[Any], *, title_id: uuid.UUID, offers: list[str]) -> list[str]:
+async def _offers_on_sale(
+    conn: AsyncConnection[Any], *, title_id: uuid.UUID, offers: list[Offer]
+) -> list[Offer]:
     """The refusal's offers less a rental or purchase the title is not sold as (a refusal only: one query)."""
     from shared.plans.service import sold_as
 
