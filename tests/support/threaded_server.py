@@ -36,7 +36,9 @@ class ThreadedServer:
         self._lifespan = lifespan
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio then sets TCP_NODELAY on accepted connections (it checks the listening
+        # socket's proto). Without it every keep-alive answer waits ~40 ms for the client's delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}{path}"
