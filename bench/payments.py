@@ -38,33 +38,36 @@ away (tens to hundreds of ms), which the `invoice.paid` row pays once per Stripe
     .venv/bin/python bench/payments.py [--requests 300] [--rounds 10] [--quick] [--server-url postgresql://...]
 """
 
-import argparse
 import asyncio
-import os
 import secrets
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from _support import (
-    bench_server_url,
-    create_database,
-    drop_database,
+    COUNTERS,
+    COUNTS,
+    add_server_options,
+    add_timing_options,
+    adopt_env,
+    bench_parser,
+    bench_router,
+    child_server,
+    count_redis,
+    expect_status,
     free_port,
-    percentile,
-    server_env,
-    wait_ready,
+    insert_user,
+    interleaved,
+    local_base,
+    p50_p95,
+    read_counters,
+    run_server,
+    scratch_services,
+    send_timed,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 WEBHOOK = "/api/v1/payments/webhooks/stripe"
 PLANS = "/api/v1/payments/plans"
 BARE = "/api/v1/bench/bare"
@@ -82,24 +85,12 @@ AMOUNT_MINOR = 1299
 
 # --- round-trip counters (installed in the server process) ---------------------------------------------
 
-COUNTS = {"redis": 0, "postgres": 0}
-
 
 def install_counters() -> None:
     """Count Redis commands and PostgreSQL exchanges of this process (the bench server)."""
     from psycopg import _cursor_base, generators
 
-    from shared.infra.redis import RedisPyStore, UpstashStore
-
-    def counting(name: str, send: Any) -> Any:
-        async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-            COUNTS[name] += 1
-            return await send(self, *args, **kwargs)
-
-        return counted
-
-    for store in (RedisPyStore, UpstashStore):  # each backend sends its commands through its own _execute
-        store._execute = counting("redis", store._execute)  # type: ignore[method-assign]
+    count_redis()
     # psycopg's `execute` generator sends what is queued and reads every result: one exchange on the wire.
     # Statements go through the cursor's copy of it, BEGIN / COMMIT / SAVEPOINT through the connection's
     # (the BEGIN a statement opens rides in the same `wait` as the statement: counting waits would miss it).
@@ -115,11 +106,11 @@ def install_counters() -> None:
 
 def bench_app() -> Any:
     """api/payments.py's app with the bench routes added."""
-    from fastapi import APIRouter, Request
+    from fastapi import Request
 
     from api.payments import app
 
-    bench = APIRouter(prefix="/api/v1/bench")
+    bench = bench_router(counters=True)
 
     @bench.post("/bare")
     async def bare_post(request: Request) -> dict[str, bool]:
@@ -130,19 +121,13 @@ def bench_app() -> Any:
     async def bare_get() -> dict[str, bool]:
         return {"ok": True}
 
-    @bench.get("/counters")
-    async def counters() -> dict[str, int]:
-        return dict(COUNTS)
-
     app.include_router(bench)
     return app
 
 
 def serve(port: int) -> None:
-    import uvicorn
-
     install_counters()
-    uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    run_server(bench_app(), port)
 
 
 # --- set-up ---------------------------------------------------------------------------------------------
@@ -170,18 +155,10 @@ async def subscriber(url: str, stripe: Any) -> Subscriber:
     from shared.settings import get_settings
     from shared.subscriptions import service as subscriptions
 
-    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
     code = f"bench-{uuid.uuid4().hex[:8]}"
     connect = psycopg.AsyncConnection.connect(url, prepare_threshold=None)
     async with await connect as conn, conn.transaction():
-        cursor = await conn.execute(
-            "insert into public.users (email, email_verified_at, display_name)"
-            " values (%s, now(), 'Bench') returning id",
-            (email,),
-        )
-        row = await cursor.fetchone()
-        assert row is not None
-        user_id = uuid.UUID(str(row[0]))
+        user_id, email = await insert_user(conn)
         await conn.execute(
             """insert into public.plans (code, name, description, tier, max_streams, max_height, ad_free,
                                          trial_days, sort_order)
@@ -223,8 +200,7 @@ class Result:
 
 
 def _check(kind: str, response: Any, outcome: str | None = None) -> None:
-    if response.status_code != 200:
-        raise SystemExit(f"{kind}: HTTP {response.status_code} {response.text[:400]}")
+    expect_status(kind, response)
     if outcome is not None and response.json().get("outcome") != outcome:
         raise SystemExit(f"{kind}: expected outcome {outcome!r}, got {response.text[:400]}")
 
@@ -265,37 +241,22 @@ async def measure(
             return lambda: client.build_request("GET", path)
 
         async def timed(kind: str) -> float:
-            request = prepare(kind)()
-            started = time.perf_counter()
-            response = await client.send(request)
-            elapsed = (time.perf_counter() - started) * 1000
+            elapsed, response = await send_timed(client, prepare(kind)())
             _check(kind, response, OUTCOME.get(kind))
             return elapsed
 
-        async def counters() -> dict[str, int]:
-            response = await client.get("/api/v1/bench/counters")
-            _check("counters", response)
-            return dict(response.json())
-
-        for kind in KINDS:  # warm-up: connections, pools, the SDK's client, imports
-            for _ in range(10):
-                await timed(kind)
-        timings: dict[str, list[float]] = {kind: [] for kind in KINDS}
-        per_round = max(1, requests // rounds)
-        for _ in range(rounds):
-            for kind in KINDS:
-                for _ in range(per_round):
-                    timings[kind].append(await timed(kind))
+        # (the warm-up readies connections, pools, the SDK's client, imports)
+        timings = await interleaved(KINDS, timed, requests, rounds)
 
         # Round trips, apart from the timing: counters read around each request.
         sums: dict[str, dict[str, int]] = {kind: {"stripe": 0, "postgres": 0, "redis": 0} for kind in KINDS}
         for kind in KINDS:
             for _ in range(counted):
                 request = prepare(kind)()
-                before = await counters()
+                before = await read_counters(client)
                 calls = len(stripe.requests)
                 response = await client.send(request)
-                after = await counters()
+                after = await read_counters(client)
                 _check(kind, response, OUTCOME.get(kind))
                 sums[kind]["stripe"] += len(stripe.requests) - calls
                 for name in ("postgres", "redis"):
@@ -310,7 +271,7 @@ async def measure(
 
 def table(result: Result) -> list[str]:
     """The markdown table."""
-    p50 = {kind: statistics.median(values) for kind, values in result.timings.items()}
+    p50_95 = {kind: p50_p95(values) for kind, values in result.timings.items()}
     lines = [
         "| request | p50 ms | p95 ms | p50 ratio to bare | baseline | Stripe calls | PostgreSQL round trips"
         " | Redis round trips |",
@@ -318,9 +279,10 @@ def table(result: Result) -> list[str]:
     ]
     for kind in KINDS:
         bare = BASELINE[kind]
+        p50, p95 = p50_95[kind]
         lines.append(
-            f"| {kind} | {p50[kind]:.2f} | {percentile(result.timings[kind], 0.95):.2f}"
-            f" | {p50[kind] / p50[bare]:.2f} | {'-' if bare == kind else bare}"
+            f"| {kind} | {p50:.2f} | {p95:.2f}"
+            f" | {p50 / p50_95[bare][0]:.2f} | {'-' if bare == kind else bare}"
             f" | {result.stripe[kind]:g} | {result.postgres[kind]:g} | {result.redis[kind]:g} |"
         )
     return lines
@@ -328,21 +290,14 @@ def table(result: Result) -> list[str]:
 
 def main() -> int:
     """Set up, serve, measure, print the table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--requests", type=int, default=300, help="measured requests per kind")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument(
-        "--counted", type=int, default=20, help="requests per kind whose round trips are counted"
-    )
+    parser = bench_parser(__doc__)
+    add_timing_options(parser, requests=300, counted=True)
     parser.add_argument(
         "--quick",
         action="store_true",
         help="a few requests (20 per kind, 2 rounds, 3 counted): the smoke test",
     )
-    parser.add_argument("--server-url", help="PostgreSQL server to create the bench database on")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    add_server_options(parser)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
@@ -351,50 +306,30 @@ def main() -> int:
         args.requests, args.rounds, args.counted = 20, 2, 3
 
     from shared.infra.migrations import migrate
-    from shared.local.services import embedded_redis_url, stop_embedded_redis
     from tests.support.stripe_server import StripeServer
 
-    server_url = bench_server_url(args.server_url)
-    url = create_database(server_url)
-    scratch = Path(tempfile.mkdtemp(prefix="cinema-bench-"))
-    redis_url = os.environ.get("BENCH_REDIS_URL") or embedded_redis_url(scratch)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    stripe = StripeServer()  # its connections have TCP_NODELAY (tests/support/threaded_server.py)
-    secret = f"whsec_bench_{secrets.token_hex(16)}"
-    env = {
-        **server_env(database_url=url, redis_url=redis_url, scratch=scratch),
-        "PUBLIC_BASE_URL": base,
-        "PAYMENTS_PROVIDER": "stripe",
-        "STRIPE_SECRET_KEY": stripe.api_key,
-        "STRIPE_WEBHOOK_SECRET": secret,
-        "STRIPE_API_BASE": stripe.url,
-    }
-    env.pop("UPSTASH_REDIS_REST_URL", None)
-    env.pop("UPSTASH_REDIS_REST_TOKEN", None)
-    os.environ.update(env)  # the set-up below runs in this process with the server's settings
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
-    process: subprocess.Popen[bytes] | None = None
-    stripe.start()
-    try:
-        asyncio.run(migrate(url))
-        who = asyncio.run(subscriber(url, stripe))
-        process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=REPO)
-        asyncio.run(wait_ready(base, process, "/api/v1/bench/counters"))
-        result = asyncio.run(measure(base, stripe, secret, who, args.requests, args.rounds, args.counted))
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=10)
-        stripe.stop()
-        if not os.environ.get("BENCH_REDIS_URL"):
-            stop_embedded_redis(scratch)
-        drop_database(server_url, url)
-        import shutil
-
-        shutil.rmtree(scratch, ignore_errors=True)
+    with scratch_services(args.server_url) as scratch:
+        port = free_port()
+        stripe = StripeServer()  # its connections have TCP_NODELAY (tests/support/threaded_server.py)
+        secret = f"whsec_bench_{secrets.token_hex(16)}"
+        env = scratch.env(
+            PUBLIC_BASE_URL=local_base(port),
+            PAYMENTS_PROVIDER="stripe",
+            STRIPE_SECRET_KEY=stripe.api_key,
+            STRIPE_WEBHOOK_SECRET=secret,
+            STRIPE_API_BASE=stripe.url,
+        )
+        adopt_env(env)  # the set-up below runs in this process with the server's settings
+        stripe.start()
+        try:
+            asyncio.run(migrate(scratch.url))
+            who = asyncio.run(subscriber(scratch.url, stripe))
+            with child_server(__file__, port, env, COUNTERS) as base:
+                result = asyncio.run(
+                    measure(base, stripe, secret, who, args.requests, args.rounds, args.counted)
+                )
+        finally:
+            stripe.stop()
 
     per_kind = len(result.timings["bare GET"])
     print(

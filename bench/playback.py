@@ -25,13 +25,8 @@ trip in all (the bearer check included: the bare endpoint already spends one on 
     .venv/bin/python bench/playback.py [--requests 300] [--rounds 10] [--server-url postgresql://...]
 """
 
-import argparse
 import asyncio
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,17 +34,27 @@ from pathlib import Path
 from typing import Any
 
 from _support import (
-    bench_server_url,
-    create_database,
-    drop_database,
+    COUNTERS,
+    add_server_options,
+    add_timing_options,
+    adopt_env,
+    bench_parser,
+    bench_router,
+    child_server,
+    count_redis,
+    counting,
+    expect_status,
     free_port,
-    percentile,
-    server_env,
-    wait_ready,
+    insert_user,
+    interleaved,
+    local_base,
+    p50_p95,
+    read_counters,
+    run_server,
+    scratch_services,
+    send_timed,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 MANIFEST_RATIO_TARGET = 2.0
 MANIFEST_REDIS_TARGET = 1  # in all, authentication included
 MANIFEST_POSTGRES_TARGET = 0
@@ -59,24 +64,12 @@ KINDS = ("bare GET", "bare POST", "session start", "manifest hls", "manifest das
 
 # --- round-trip counters (installed in the server process) ---------------------------------------------
 
-COUNTS = {"redis": 0, "postgres": 0}
-
 
 def install_counters() -> None:
     """Count Redis commands and PostgreSQL exchanges of this process (the bench server)."""
     from psycopg import AsyncConnection
 
-    from shared.infra.redis import RedisPyStore, UpstashStore
-
-    def counting(name: str, send: Any) -> Any:
-        async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-            COUNTS[name] += 1
-            return await send(self, *args, **kwargs)
-
-        return counted
-
-    for store in (RedisPyStore, UpstashStore):  # each backend sends its commands through its own _execute
-        store._execute = counting("redis", store._execute)  # type: ignore[method-assign]
+    count_redis()
     AsyncConnection.wait = counting("postgres", AsyncConnection.wait)  # type: ignore[method-assign]
 
 
@@ -84,7 +77,7 @@ def bench_app() -> Any:
     """api/streaming.py's app with the bench routes added."""
     from typing import Annotated
 
-    from fastapi import APIRouter, Depends
+    from fastapi import Depends
     from pydantic import BaseModel
 
     from api.streaming import app
@@ -96,7 +89,7 @@ def bench_app() -> Any:
         device_name: str | None = None
         device_class: str | None = None
 
-    bench = APIRouter(prefix="/api/v1/bench")
+    bench = bench_router(counters=True)
 
     @bench.get("/bare")
     async def bare_get(principal: Annotated[Principal, Depends(current_principal)]) -> dict[str, str]:
@@ -108,24 +101,18 @@ def bench_app() -> Any:
     ) -> dict[str, str]:
         return {"user_id": str(principal.user_id), "content_id": str(body.content_id)}
 
-    @bench.get("/counters")
-    async def counters() -> dict[str, int]:
-        return dict(COUNTS)
-
     app.include_router(bench)
     return app
 
 
 def serve(port: int) -> None:
-    import uvicorn
-
     from shared.infra.ratelimit import Limit
     from shared.streaming import service
 
     # One viewer starts hundreds of sessions here: the per-user start limit would measure 429s instead.
     service.STARTS = Limit(10**6, 60)
     install_counters()
-    uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    run_server(bench_app(), port)
 
 
 # --- set-up ---------------------------------------------------------------------------------------------
@@ -206,17 +193,9 @@ async def viewer(url: str, title_id: uuid.UUID) -> Viewer:
     from shared.accounts.tokens import issue_access_token
     from shared.settings import get_settings
 
-    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
     connect = psycopg.AsyncConnection.connect(url, prepare_threshold=None)
     async with await connect as conn, conn.transaction():
-        cursor = await conn.execute(
-            "insert into public.users (email, email_verified_at, display_name)"
-            " values (%s, now(), 'Bench') returning id",
-            (email,),
-        )
-        row = await cursor.fetchone()
-        assert row is not None
-        user_id = uuid.UUID(str(row[0]))
+        user_id, email = await insert_user(conn)
         cursor = await conn.execute(
             "insert into public.profiles (user_id, name) values (%s, 'Bench') returning id", (user_id,)
         )
@@ -253,11 +232,6 @@ class Result:
     postgres: dict[str, float]
 
 
-def _check(kind: str, response: Any, status: int = 200) -> None:
-    if response.status_code != status:
-        raise SystemExit(f"{kind}: HTTP {response.status_code} {response.text[:400]}")
-
-
 async def measure(base: str, who: Viewer, requests: int, rounds: int, counted: int) -> Result:
     import httpx
 
@@ -270,16 +244,14 @@ async def measure(base: str, who: Viewer, requests: int, rounds: int, counted: i
             request = client.build_request(
                 "POST", "/api/v1/streaming/sessions", json=body | {"device_id": uuid.uuid4().hex}
             )
-            started = time.perf_counter()
-            response = await client.send(request)
-            elapsed = (time.perf_counter() - started) * 1000
-            _check("session start", response, 201)
+            elapsed, response = await send_timed(client, request)
+            expect_status("session start", response, 201)
             return elapsed, str(response.json()["session_id"])
 
         async def end(session_id: str) -> None:
             response = await client.delete(f"/api/v1/streaming/sessions/{session_id}")
             if response.status_code not in (200, 204):
-                _check("session end", response, 204)
+                expect_status("session end", response, 204)
 
         _, session_id = await start()  # the manifests' session, live for the whole run
         manifest = f"/api/v1/streaming/{who.content_id}/manifest"
@@ -297,26 +269,12 @@ async def measure(base: str, who: Viewer, requests: int, rounds: int, counted: i
                 request = client.build_request("POST", "/api/v1/bench/bare", json=body)
             else:
                 request = client.build_request("GET", "/api/v1/bench/bare")
-            started = time.perf_counter()
-            response = await client.send(request)
-            elapsed = (time.perf_counter() - started) * 1000
-            _check(kind, response)
+            elapsed, response = await send_timed(client, request)
+            expect_status(kind, response)
             return elapsed
 
-        async def counters() -> dict[str, int]:
-            response = await client.get("/api/v1/bench/counters")
-            _check("counters", response)
-            return dict(response.json())
-
-        for kind in KINDS:  # warm-up: connections, pools, caches (the manifest text), imports
-            for _ in range(10):
-                await timed(kind)
-        timings: dict[str, list[float]] = {kind: [] for kind in KINDS}
-        per_round = max(1, requests // rounds)
-        for _ in range(rounds):
-            for kind in KINDS:
-                for _ in range(per_round):
-                    timings[kind].append(await timed(kind))
+        # (the warm-up readies connections, pools, caches (the manifest text), imports)
+        timings = await interleaved(KINDS, timed, requests, rounds)
 
         # Round trips, apart from the timing: counters read around each request (a session start alone,
         # its DELETE outside the bracket).
@@ -325,14 +283,14 @@ async def measure(base: str, who: Viewer, requests: int, rounds: int, counted: i
         for kind in KINDS:
             sums = {"redis": 0, "postgres": 0}
             for _ in range(counted):
-                before = await counters()
+                before = await read_counters(client)
                 if kind == "session start":
                     _, started_id = await start()
-                    after = await counters()
+                    after = await read_counters(client)
                     await end(started_id)
                 else:
                     await timed(kind)
-                    after = await counters()
+                    after = await read_counters(client)
                 for name in sums:
                     sums[name] += after[name] - before[name]
             redis[kind] = sums["redis"] / counted
@@ -343,7 +301,7 @@ async def measure(base: str, who: Viewer, requests: int, rounds: int, counted: i
 
 def table(result: Result) -> list[str]:
     """The markdown table."""
-    p50 = {kind: statistics.median(values) for kind, values in result.timings.items()}
+    p50_95 = {kind: p50_p95(values) for kind, values in result.timings.items()}
     lines = [
         "| request | p50 ms | p95 ms | p50 ratio to bare | Redis round trips | PostgreSQL round trips | goal"
         " | verdict |",
@@ -351,7 +309,8 @@ def table(result: Result) -> list[str]:
     ]
     for kind in KINDS:
         bare = "bare POST" if kind in ("bare POST", "session start") else "bare GET"
-        ratio = p50[kind] / p50[bare]
+        p50, p95 = p50_95[kind]
+        ratio = p50 / p50_95[bare][0]
         redis, postgres = result.redis[kind], result.postgres[kind]
         goal, verdict = ("baseline", "") if kind.startswith("bare") else ("", "")
         if kind.startswith("manifest"):
@@ -366,7 +325,7 @@ def table(result: Result) -> list[str]:
             )
             verdict = "PASS" if ok else "FAIL"
         lines.append(
-            f"| {kind} | {p50[kind]:.2f} | {percentile(result.timings[kind], 0.95):.2f} | {ratio:.2f}"
+            f"| {kind} | {p50:.2f} | {p95:.2f} | {ratio:.2f}"
             f" | {redis:g} | {postgres:g} | {goal} | {verdict} |"
         )
     return lines
@@ -374,61 +333,30 @@ def table(result: Result) -> list[str]:
 
 def main() -> int:
     """Set up, serve, measure, print the table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--requests", type=int, default=300, help="measured requests per kind")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument(
-        "--counted", type=int, default=20, help="requests per kind whose round trips are counted"
-    )
+    parser = bench_parser(__doc__)
+    add_timing_options(parser, requests=300, counted=True)
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the transcoded clip")
-    parser.add_argument("--server-url", help="PostgreSQL server to create the bench database on")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    add_server_options(parser)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return 0
 
     from shared.infra.migrations import migrate
-    from shared.local.services import embedded_redis_url, stop_embedded_redis
 
-    server_url = bench_server_url(args.server_url)
-    url = create_database(server_url)
-    scratch = Path(tempfile.mkdtemp(prefix="cinema-bench-"))
-    redis_url = os.environ.get("BENCH_REDIS_URL") or embedded_redis_url(scratch)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **server_env(database_url=url, redis_url=redis_url, scratch=scratch),
-        "PUBLIC_BASE_URL": base,
-        "MEDIA_X264_PRESET": "ultrafast",
-        "STREAM_HEARTBEAT_TTL_SECONDS": "3600",  # the manifests' session outlives the run without beats
-    }
-    env.pop("UPSTASH_REDIS_REST_URL", None)
-    env.pop("UPSTASH_REDIS_REST_TOKEN", None)
-    os.environ.update(env)  # the set-up below runs in this process with the server's settings
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
-    process: subprocess.Popen[bytes] | None = None
-    try:
-        asyncio.run(migrate(url))
-        title_id = asyncio.run(transcode(url, scratch, args.seconds))
-        who = asyncio.run(viewer(url, title_id))
-        process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=REPO)
-        asyncio.run(wait_ready(base, process, "/api/v1/bench/counters"))
-        result = asyncio.run(measure(base, who, args.requests, args.rounds, args.counted))
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=10)
-        if not os.environ.get("BENCH_REDIS_URL"):
-            stop_embedded_redis(scratch)
-        drop_database(server_url, url)
-        import shutil
-
-        shutil.rmtree(scratch, ignore_errors=True)
+    with scratch_services(args.server_url) as scratch:
+        port = free_port()
+        env = scratch.env(
+            PUBLIC_BASE_URL=local_base(port),
+            MEDIA_X264_PRESET="ultrafast",
+            STREAM_HEARTBEAT_TTL_SECONDS="3600",  # the manifests' session outlives the run without beats
+        )
+        adopt_env(env)  # the set-up below runs in this process with the server's settings
+        asyncio.run(migrate(scratch.url))
+        title_id = asyncio.run(transcode(scratch.url, scratch.directory, args.seconds))
+        who = asyncio.run(viewer(scratch.url, title_id))
+        with child_server(__file__, port, env, COUNTERS) as base:
+            result = asyncio.run(measure(base, who, args.requests, args.rounds, args.counted))
 
     per_kind = len(result.timings["bare GET"])
     print(

@@ -16,32 +16,27 @@ request reaches PostgreSQL. Kinds are interleaved in rounds so machine noise hit
     .venv/bin/python bench/search.py [--titles 100000] [--people 300000] [--requests 400] [--explain]
 """
 
-import argparse
 import asyncio
-import os
 import random
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from _support import (
-    bench_server_url,
-    create_database,
-    drop_database,
+    add_server_options,
+    add_timing_options,
+    bench_parser,
+    bench_router,
+    child_server,
     free_port,
-    percentile,
-    server_env,
-    wait_ready,
+    p50_p95,
+    run_server,
+    scratch_services,
+    send_timed,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 TARGET_RATIO = 5.0
 
 COMMON = [
@@ -601,14 +596,12 @@ def queries(catalog: Catalog, count: int, seed: int = 11) -> dict[str, list[str]
 
 def bench_app() -> Any:
     """api/search.py's routers plus the baseline route."""
-    from fastapi import APIRouter
-
     from shared.errors import NotFound
     from shared.http.app import create_app
     from shared.infra.db import Tx
     from shared.search.routes import router as search_router
 
-    bench = APIRouter(prefix="/api/v1/bench")
+    bench = bench_router()
 
     @bench.get("/titles/{title_id}")
     async def title_by_id(title_id: uuid.UUID, tx: Tx) -> dict[str, str]:
@@ -623,9 +616,7 @@ def bench_app() -> Any:
 
 def serve(port: int) -> None:
     """Run the bench app (child process)."""
-    import uvicorn
-
-    uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    run_server(bench_app(), port)
 
 
 async def measure(base: str, work: dict[str, list[str]], rounds: int) -> dict[str, list[float]]:
@@ -646,9 +637,7 @@ async def measure(base: str, work: dict[str, list[str]], rounds: int) -> dict[st
             else:
                 path, name = paths[kind]
                 request = client.build_request("GET", path, params={name: value})
-            started = time.perf_counter()
-            response = await client.send(request)
-            elapsed = (time.perf_counter() - started) * 1000
+            elapsed, response = await send_timed(client, request)
             if response.status_code != 200:
                 raise SystemExit(f"{kind} {value!r}: HTTP {response.status_code} {response.text[:300]}")
             return elapsed
@@ -703,33 +692,26 @@ async def explain(url: str, work: dict[str, list[str]]) -> None:
 
 def main() -> int:
     """Generate, serve, measure, print the table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--titles", type=int, default=100_000)
     parser.add_argument("--people", type=int, default=300_000)
-    parser.add_argument("--requests", type=int, default=400, help="measured requests per kind")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--server-url", help="PostgreSQL server to create the bench database on")
+    add_timing_options(parser, requests=400)
+    add_server_options(parser)
     parser.add_argument("--keep", action="store_true", help="keep the bench database (its URL is printed)")
     parser.add_argument(
         "--explain", action="store_true", help="print EXPLAIN ANALYZE of a query of each kind"
     )
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return 0
 
     from shared.infra.migrations import migrate
-    from shared.local.services import embedded_redis_url, stop_embedded_redis
 
-    server_url = bench_server_url(args.server_url)
-    url = create_database(server_url)
-    scratch = Path(tempfile.mkdtemp(prefix="cinema-bench-"))
-    redis_url = os.environ.get("BENCH_REDIS_URL") or embedded_redis_url(scratch)
-    process: subprocess.Popen[bytes] | None = None
-    try:
+    # The scratch directory (embedded Redis) goes with the run unless --keep asks for the database.
+    keep = args.keep
+    with scratch_services(args.server_url, keep_database=keep, remove_directory=not keep) as scratch:
+        url = scratch.url
         asyncio.run(migrate(url))
         print(f"generating {args.titles} titles, {args.people} people in {url.split('?')[0]}", flush=True)
         catalog = asyncio.run(generate(url, args.titles, args.people))
@@ -739,26 +721,12 @@ def main() -> int:
         if args.explain:
             asyncio.run(explain(url, work))
         port = free_port()
-        env = {
-            **server_env(database_url=url, redis_url=redis_url, scratch=scratch),
-            "CATALOG_CACHE_SECONDS": "0",  # the Redis result cache is off: every request reaches PostgreSQL
-        }
-        process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=REPO)
-        base = f"http://127.0.0.1:{port}"
-        asyncio.run(wait_ready(base, process, "/api/v1/search/openapi.json"))
-        timings = asyncio.run(measure(base, work, args.rounds))
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=10)
-        if not os.environ.get("BENCH_REDIS_URL"):
-            stop_embedded_redis(scratch)
-        if args.keep:
-            print(f"kept: {url}")
-        else:
-            drop_database(server_url, url)
+        # The Redis result cache is off: every request reaches PostgreSQL.
+        env = scratch.env(CATALOG_CACHE_SECONDS="0")
+        with child_server(__file__, port, env, "/api/v1/search/openapi.json") as base:
+            timings = asyncio.run(measure(base, work, args.rounds))
 
-    base_p95 = percentile(timings["key lookup"], 0.95)
+    base_p95 = p50_p95(timings["key lookup"])[1]
     print(
         f"\n{args.titles} titles, {args.people} people, {len(timings['key lookup'])} requests per kind "
         "over HTTP (uvicorn + httpx, one at a time), Redis result cache off"
@@ -767,7 +735,7 @@ def main() -> int:
     print("|---|---:|---:|---:|---|")
     for kind in ("key lookup", "fulltext", "fuzzy", "autocomplete"):
         values = timings[kind]
-        p50, p95 = statistics.median(values), percentile(values, 0.95)
+        p50, p95 = p50_p95(values)
         ratio = p95 / base_p95
         verdict = "baseline" if kind == "key lookup" else ("PASS" if ratio <= TARGET_RATIO else "FAIL")
         print(f"| {kind} | {p50:.2f} | {p95:.2f} | {ratio:.2f} | {verdict} |")

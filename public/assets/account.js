@@ -44,16 +44,19 @@ class NetworkError extends Error {}
 
 // --- talking to the API ---------------------------------------------------------------------------------
 
-/** One JSON call to the API: {ok, status, data, retryAfter}; throws NetworkError when nothing answered. */
-async function api(method, path, { body, token, credentials = "same-origin" } = {}) {
-  const headers = { accept: "application/json, application/problem+json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (token) headers.authorization = `Bearer ${token}`;
-  let response;
+/** fetch() an API path (a JSON body, a bearer token, uncached); throws NetworkError when nothing answered. */
+async function request(
+  method,
+  path,
+  { body, token, headers = {}, accept = "application/json, application/problem+json", credentials = "same-origin" } = {},
+) {
+  const all = { accept, ...headers };
+  if (body !== undefined) all["content-type"] = "application/json";
+  if (token) all.authorization = `Bearer ${token}`;
   try {
-    response = await fetch(API + path, {
+    return await fetch(API + path, {
       method,
-      headers,
+      headers: all,
       credentials,
       cache: "no-store",
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -61,6 +64,11 @@ async function api(method, path, { body, token, credentials = "same-origin" } = 
   } catch (error) {
     throw new NetworkError(NETWORK_ERROR, { cause: error });
   }
+}
+
+/** One JSON call to the API: {ok, status, data, retryAfter}; throws NetworkError when nothing answered. */
+async function api(method, path, { body, token, credentials = "same-origin" } = {}) {
+  const response = await request(method, path, { body, token, credentials });
   let data = null;
   if (response.status !== 204 && (response.headers.get("content-type") || "").includes("json")) {
     try {
@@ -137,6 +145,12 @@ function clearMessages() {
   announce($("error"), "");
 }
 
+/** Show what went wrong: a network failure's own words, else the generic message (and log the error). */
+function showError(error) {
+  fail(error instanceof NetworkError ? error.message : PAGE_ERROR);
+  if (!(error instanceof NetworkError)) console.error(error);
+}
+
 /** Show an error under one field (linked by aria-describedby in the markup) and put the focus there. */
 function fieldError(input, text) {
   const slot = $(`${input.id}-error`);
@@ -180,8 +194,7 @@ function onSubmit(form, handler) {
     try {
       await handler(form);
     } catch (error) {
-      fail(error instanceof NetworkError ? error.message : PAGE_ERROR);
-      if (!(error instanceof NetworkError)) console.error(error);
+      showError(error);
     } finally {
       form.removeAttribute("aria-busy");
       for (const button of buttons) button.disabled = false;
@@ -650,20 +663,42 @@ const PAGES = {
   "auth-callback": callbackPage,
 };
 
-async function main() {
-  const page = PAGES[document.body.dataset.page];
-  if (!page) return;
+/** Wire the page up: its errors shown by onError, and data-ready on the body once it is done either way. */
+async function runPage(page, onError = showError) {
   try {
     await page();
   } catch (error) {
-    fail(error instanceof NetworkError ? error.message : PAGE_ERROR);
-    if (!(error instanceof NetworkError)) console.error(error);
+    onError(error);
   } finally {
     document.body.dataset.ready = "true"; // for people's tools and tests alike: the page is wired up
   }
 }
 
+async function main() {
+  const page = PAGES[document.body.dataset.page];
+  if (page) await runPage(page);
+}
+
 main();
 
-// For the billing page's module (public/assets/billing.js), which shares this session and these messages.
-export { announce, clearSession, loadSession, NetworkError, problemText, saveSession };
+// For the billing page's module (public/assets/billing.js), which shares this session, these messages and
+// the way to call the API.
+export {
+  $,
+  announce,
+  clearMessages,
+  clearSession,
+  codeOf,
+  fail,
+  forgetUrlSecrets,
+  loadSession,
+  NETWORK_ERROR,
+  NetworkError,
+  PAGE_ERROR,
+  problemText,
+  request,
+  runPage,
+  saveSession,
+  say,
+  showError,
+};

@@ -1,13 +1,28 @@
 // The account billing page (/account/billing/): the plan, plans to subscribe to, renting or buying a title,
 // rentals and purchases, invoices. One module, no inline scripts and no third-party code (strict CSP).
-// The session (the tokens in sessionStorage) and the message helpers are account.js's.
+// The session (the tokens in sessionStorage), the message helpers and the fetch of the API are account.js's.
 
-import { announce, clearSession, loadSession, NetworkError, problemText, saveSession } from "./account.js";
+import {
+  $,
+  announce,
+  clearMessages,
+  clearSession,
+  codeOf,
+  fail,
+  forgetUrlSecrets,
+  loadSession,
+  NETWORK_ERROR,
+  NetworkError,
+  PAGE_ERROR,
+  problemText,
+  request,
+  runPage,
+  saveSession,
+  say,
+  showError,
+} from "./account.js";
 
-const API = "/api/v1";
 const PAYMENTS = "/payments";
-const NETWORK_ERROR = "We could not reach Cinema Online. Check your connection and try again.";
-const PAGE_ERROR = "Something went wrong on this page. Reload it and try again.";
 const SESSION_ENDED = "Your session has ended. Sign in again to manage your plan.";
 const POLL_ATTEMPTS = 6;
 const POLL_DELAY_MS = 1000;
@@ -48,8 +63,6 @@ const ZERO_DECIMALS = new Set(
   "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(" "),
 );
 const THREE_DECIMALS = new Set("BHD IQD JOD KWD LYD OMR TND".split(" "));
-
-const $ = (id) => document.getElementById(id);
 
 /** The person is not (or no longer) signed in: the page already shows the sign-in link. */
 class SignedOut extends Error {}
@@ -140,22 +153,7 @@ function hiddenText(text) {
   return h("span", { className: "visually-hidden" }, text);
 }
 
-// --- messages -------------------------------------------------------------------------------------------
-
-function say(text) {
-  announce($("error"), "");
-  announce($("status"), text);
-}
-
-function fail(text) {
-  announce($("status"), "");
-  announce($("error"), text);
-}
-
-function clearMessages() {
-  announce($("status"), "");
-  announce($("error"), "");
-}
+// --- messages (say, fail and clearMessages are account.js's) ---------------------------------------------
 
 function banner(text, tone = "ok") {
   const element = $("banner");
@@ -167,24 +165,8 @@ function banner(text, tone = "ok") {
 
 /** One call: {ok, status, data (JSON), text (HTML when asked), retryAfter}; NetworkError when nothing answers. */
 async function send(method, path, { body, token, headers = {}, html = false } = {}) {
-  const all = {
-    accept: html ? "text/html, application/problem+json" : "application/json, application/problem+json",
-    ...headers,
-  };
-  if (body !== undefined) all["content-type"] = "application/json";
-  if (token) all.authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(API + path, {
-      method,
-      headers: all,
-      credentials: "same-origin",
-      cache: "no-store",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (error) {
-    throw new NetworkError(NETWORK_ERROR, { cause: error });
-  }
+  const accept = html ? "text/html, application/problem+json" : undefined; // undefined: account.js's JSON
+  const response = await request(method, path, { body, token, headers, accept });
   const type = response.headers.get("content-type") || "";
   let data = null;
   let text = null;
@@ -256,7 +238,7 @@ async function idempotentPost(path, body) {
   const intent = JSON.stringify([path, body ?? null]);
   if (!intents.has(intent)) intents.set(intent, newKey());
   const result = await call("POST", path, { body, headers: { "idempotency-key": intents.get(intent) } });
-  const code = result.data && typeof result.data.code === "string" ? result.data.code : "";
+  const code = codeOf(result);
   const retryable = result.status >= 500 || result.status === 429 || code === "idempotency_key_in_use";
   if (!retryable) intents.delete(intent);
   return result;
@@ -283,13 +265,7 @@ async function busy(button, action) {
 }
 
 function report(error) {
-  if (error instanceof SignedOut) return;
-  if (error instanceof NetworkError) {
-    fail(error.message);
-    return;
-  }
-  fail(PAGE_ERROR);
-  console.error(error);
+  if (!(error instanceof SignedOut)) showError(error);
 }
 
 function go(url) {
@@ -916,7 +892,7 @@ function checkoutReturn() {
   const params = new URLSearchParams(window.location.search);
   const outcome = params.get("checkout");
   if (outcome === null) return null;
-  window.history.replaceState(window.history.state, "", window.location.pathname);
+  forgetUrlSecrets(); // the query is not empty: it has ?checkout=
   const purchaseId = params.get("purchase");
   return { outcome, purchaseId: /^[0-9a-f-]{36}$/i.test(purchaseId || "") ? purchaseId : null };
 }
@@ -1005,14 +981,4 @@ async function main() {
   if (back) await afterCheckout(back, subscription);
 }
 
-async function start() {
-  try {
-    await main();
-  } catch (error) {
-    report(error);
-  } finally {
-    document.body.dataset.ready = "true"; // for people's tools and tests alike: the page is wired up
-  }
-}
-
-start();
+runPage(main, report);
