@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
 
 from shared.payments.providers.base import CheckoutSession, InvoiceLine, InvoiceState, TaxLine
+from tests.support.clock import clock_fixture
+from tests.support.commerce import one, rows
 
-
-@dataclass
-class Clock:
-    """A settable stand-in for the playback clock (commerce reads its time from it)."""
-
-    now: float
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """A controllable commerce clock starting at the real time."""
-    import time
-
-    from shared.streaming import sessions
-
-    moving = Clock(time.time())
-    monkeypatch.setattr(sessions, "clock", moving)
-    yield moving
+clock = clock_fixture()
 
 
 @dataclass
@@ -152,26 +128,17 @@ def paid_checkout(**overrides: Any) -> CheckoutSession:
 
 async def receipts(db: psycopg.AsyncConnection[Any], user_id: uuid.UUID) -> list[dict[str, Any]]:
     """The receipt mails queued for an account, oldest first."""
-    from psycopg.rows import dict_row
-
-    async with db.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            """select to_address, subject, text_body, html_body from public.mail_outbox
-               where user_id = %s and template = 'receipt' order by created_at""",
-            (user_id,),
-        )
-        return await cursor.fetchall()
+    return await rows(
+        db,
+        """select to_address, subject, text_body, html_body from public.mail_outbox
+           where user_id = %s and template = 'receipt' order by created_at""",
+        user_id,
+    )
 
 
 async def stored(db: psycopg.AsyncConnection[Any], invoice_id: uuid.UUID) -> dict[str, Any]:
     """The invoices row."""
-    from psycopg.rows import dict_row
-
-    async with db.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute("select * from public.invoices where id = %s", (invoice_id,))
-        row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one(db, "select * from public.invoices where id = %s", invoice_id)
 
 
 @pytest.fixture(scope="session")
@@ -190,12 +157,3 @@ async def client(invoices_app: FastAPI) -> Any:
 
     async with client_for(invoices_app) as http:
         yield http
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert a problem+json answer with this status and code; its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body

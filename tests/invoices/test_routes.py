@@ -11,7 +11,9 @@ import psycopg
 
 from shared.invoices import service
 from shared.payments.providers.base import InvoiceLine
-from tests.invoices.conftest import Clock, invoice_state, problem, receipts
+from tests.invoices.conftest import invoice_state, receipts
+from tests.support.clock import Clock
+from tests.support.commerce import problem
 from tests.support.identity import SignedIn, signed_in_user
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -9,24 +9,25 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import psycopg
 
+from tests.support.clock import Clock, clock_fixture
 from tests.support.commerce import (
     PAYMENTS,
-    Clock,
     Stripe,
     buy,
-    clock_fixture,  # noqa: F401  (the `clock` fixture)
     entitlements,
+    invoice_of,
     may_play,
     offered_title,
     one,
     own_plan,
     paid_purchase,
+    problem,
     receipts,
     rows,
     stripe_fixture,  # noqa: F401  (the `stripe` fixture)
+    stripe_server_fixture,  # noqa: F401  (the `stripe_server` fixture the `stripe` one runs on)
     subscribe,
     subscribed,
 )
@@ -35,14 +36,7 @@ from tests.support.identity import SignedIn, signed_in_user
 Db = psycopg.AsyncConnection[Any]
 DAY = 24 * 3600
 
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert a problem+json answer with this status and code."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
+clock = clock_fixture()
 
 
 async def subscription_of(stripe: Stripe, user: SignedIn) -> dict[str, Any]:
@@ -132,14 +126,13 @@ async def test_a_refund_revokes_a_rental(stripe: Stripe, db: Db, database_url: s
     decision = await may_play(db, user.user_id, title_id)
     assert decision.allowed and decision.kind == "rental"
 
-    stripe.server.refund_charge(str(made["charge"]))
-    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])))
+    await stripe.refund(made["charge"])
 
     decision = await may_play(db, user.user_id, title_id)
     assert not decision.allowed, decision
     purchase = await stripe.client.get(f"{PAYMENTS}/purchases/{answer['purchase_id']}", headers=user.headers)
     assert purchase.json()["status"] == "refunded", purchase.text
-    invoice = await one(db, "select * from public.invoices where purchase_id = %s", answer["purchase_id"])
+    invoice = await invoice_of(db, answer["purchase_id"])
     assert invoice["status"] == "refunded" and invoice["amount_refunded_minor"] == 399
 
 
@@ -150,11 +143,10 @@ async def test_a_partial_refund_is_recorded_and_access_stays(
     title_id = await offered_title(db, purchase=1499)
     answer, made = await paid_purchase(stripe, user, title_id, kind="buy")
 
-    stripe.server.refund_charge(str(made["charge"]), amount=500)
-    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])))
+    await stripe.refund(made["charge"], amount=500)
 
     assert (await may_play(db, user.user_id, title_id)).allowed
-    invoice = await one(db, "select * from public.invoices where purchase_id = %s", answer["purchase_id"])
+    invoice = await invoice_of(db, answer["purchase_id"])
     assert invoice["status"] == "paid" and invoice["amount_refunded_minor"] == 500
 
 
@@ -182,8 +174,7 @@ async def test_a_refunded_subscription_charge_revokes_the_plan(
     made = await subscribed(stripe, user, plan)
     assert (await may_play(db, user.user_id, title_id)).allowed
 
-    stripe.server.refund_charge(str(made["charge"]))
-    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])))
+    await stripe.refund(made["charge"])
 
     assert not (await may_play(db, user.user_id, title_id)).allowed
     invoice = await one(db, "select * from public.invoices where user_id = %s", user.user_id)
@@ -328,7 +319,7 @@ async def test_a_refund_or_dispute_delivered_before_the_checkout_completion_gran
         assert purchase["payment_ref"] == made["payment_intent"]
         assert await entitlements(db, user.user_id) == []
         assert not (await may_play(db, user.user_id, title_id)).allowed
-        invoice = await one(db, "select * from public.invoices where purchase_id = %s", purchase_id)
+        invoice = await invoice_of(db, purchase_id)
         if reason == "refund":
             assert invoice["status"] == "refunded" and invoice["amount_refunded_minor"] == 399
         else:
@@ -344,9 +335,8 @@ async def test_a_subscription_charge_refunded_before_its_invoice_is_recorded_rev
     started = await subscribe(stripe, user, plan)
     assert started.status_code == 201, started.text
     made = stripe.server.complete_checkout(started.json()["checkout_id"])
-    stripe.server.refund_charge(str(made["charge"]))
     # charge.refunded first: no invoice records that payment yet.
-    await stripe.deliver(stripe.server.event("charge.refunded", str(made["charge"])), outcome="ignored")
+    await stripe.refund(made["charge"], outcome="ignored")
     await stripe.deliver_all(
         [
             stripe.server.event("checkout.session.completed", made["session"]),
@@ -384,7 +374,7 @@ async def test_a_second_paid_checkout_for_the_same_title_is_refunded_at_stripe(
     assert refund.headers.get("idempotency-key")
     assert stripe.server.get(str(made_second["charge"]))["refunded"] is True
     assert stripe.server.get(str(made_first["charge"]))["refunded"] is False
-    invoice = await one(db, "select * from public.invoices where purchase_id = %s", duplicate["id"])
+    invoice = await invoice_of(db, duplicate["id"])
     assert invoice["status"] == "refunded" and invoice["amount_refunded_minor"] == 1499
     # Stripe's charge.refunded for it follows: the purchase kept plays on.
     await stripe.deliver(stripe.server.event("charge.refunded", str(made_second["charge"])))

@@ -5,9 +5,7 @@ stale checkouts) and deliver_pending exactly once under two concurrent callers. 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +23,7 @@ from shared.payments.providers.base import (
 )
 from shared.payments.providers.sandbox import SandboxProvider
 from shared.settings import get_settings
+from tests.support.clock import Clock, clock_fixture
 
 Db = psycopg.AsyncConnection[Any]
 DAY = 24 * 3600
@@ -34,33 +33,7 @@ URLS = {
 }
 
 
-class Clock:
-    """The playback clock commerce reads (shared.payments.clock), moved by the test."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
-
-    @property
-    def at(self) -> datetime:
-        """Now as an aware datetime."""
-        return datetime.fromtimestamp(self.now, UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """A movable clock starting at a whole second of the real time."""
-    from shared.streaming import sessions
-
-    moving = Clock(float(int(time.time())))
-    monkeypatch.setattr(sessions, "clock", moving)
-    yield moving
+clock = clock_fixture(whole_second=True)  # the playback clock commerce reads, moved by the test
 
 
 @pytest.fixture

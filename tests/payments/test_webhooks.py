@@ -12,7 +12,6 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import httpx
 import psycopg
 
 from tests.support.commerce import (
@@ -29,25 +28,18 @@ from tests.support.commerce import (
     own_plan,
     paid_purchase,
     payload_of,
+    problem,
     receipts,
     rows,
     signature,
     stripe_fixture,  # noqa: F401  (the `stripe` fixture)
+    stripe_server_fixture,  # noqa: F401  (the `stripe_server` fixture the `stripe` one runs on)
     subscribe,
 )
 from tests.support.identity import SignedIn, signed_in_user
 
 Db = psycopg.AsyncConnection[Any]
 TOLERANCE = 300  # STRIPE_WEBHOOK_TOLERANCE_SECONDS' default
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert a problem+json answer with this status and code."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
 
 
 def unknown_event(stripe: Stripe) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 
 from shared.http.app import create_app
 from shared.plans.routes import router
+from tests.support.commerce import problem  # noqa: F401  (for the tests)
 from tests.support.identity import SignedIn, client_for, signed_in_user
 
 API = "/api/v1/payments"
@@ -43,15 +44,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 def unique_code(prefix: str = "t") -> str:
     """A plan code no other test uses (the database is shared by the run; default plans stay untouched)."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert a problem+json answer with this status and code; its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
 
 
 def windows(**shift_hours: float) -> dict[str, str]:

@@ -1,11 +1,12 @@
 """Purchase test helpers: a signed-in buyer, titles for sale (offers and pay-per-view events as SQL rows),
-the payments app's client, the sandbox checkout driven over HTTP, and a movable commerce clock."""
+the payments app's client, the sandbox checkout driven over HTTP, and a movable commerce clock
+(tests/support/clock.py's; the sandbox provider is tests/support/commerce.py's `sandbox` fixture)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,54 +14,18 @@ import psycopg
 import pytest
 
 from tests.support import catalog_factory as factory
+from tests.support.clock import clock_fixture
+from tests.support.commerce import (
+    PAYMENTS,
+    one,
+    rows,
+    sandbox_fixture,  # noqa: F401  (the `sandbox` fixture)
+)
 from tests.support.identity import SignedIn, client_for, random_ip, signed_in_user
 
 Db = psycopg.AsyncConnection[Any]
-PAYMENTS = "/api/v1/payments"
 
-
-class Clock:
-    """The playback clock (shared.streaming.sessions.clock), which commerce reads too; moved, never slept."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        """Move time forward by a timedelta's keywords (hours=..., days=...)."""
-        self.now += timedelta(**delta).total_seconds()
-
-    @property
-    def at(self) -> datetime:
-        """The current time as an aware datetime."""
-        return datetime.fromtimestamp(self.now, UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """A controllable clock starting at the real time."""
-    import time
-
-    from shared.streaming import sessions
-
-    moving = Clock(time.time())
-    monkeypatch.setattr(sessions, "clock", moving)
-    yield moving
-
-
-@pytest.fixture
-async def sandbox(settings_env: Any) -> AsyncIterator[None]:
-    """The sandbox provider (the default outside production), with fresh per-loop clients."""
-    from shared.infra.loop_local import reset_all
-
-    # Parallel requests each hold a pooled connection while the sandbox (an "external system") takes its
-    # own: more than the default 5 (one request per serverless instance in production).
-    settings_env(PAYMENTS_PROVIDER="sandbox", DB_POOL_MAX="20")
-    await reset_all()
-    yield
-    await reset_all()
+clock = clock_fixture()
 
 
 @pytest.fixture
@@ -126,6 +91,14 @@ async def ppv_event(
     return event_id
 
 
+def tonight(now: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """ppv_event()'s windows: a show on sale from an hour ago until it starts in 2 hours; it runs 3 hours."""
+    return {
+        "sale": (now - timedelta(hours=1), now + timedelta(hours=2)),
+        "view": (now + timedelta(hours=2), now + timedelta(hours=5)),
+    }
+
+
 async def buy(
     client: httpx.AsyncClient,
     who: SignedIn,
@@ -175,24 +148,14 @@ async def paid(
 
 async def purchase_row(db: Db, purchase_id: str | uuid.UUID) -> dict[str, Any]:
     """The purchases row."""
-    from psycopg.rows import dict_row
-
-    async with db.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute("select * from public.purchases where id = %s", (purchase_id,))
-        row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one(db, "select * from public.purchases where id = %s", purchase_id)
 
 
 async def entitlements_of(db: Db, purchase_id: str | uuid.UUID) -> list[dict[str, Any]]:
     """The entitlement rows of a purchase (by its source_ref)."""
-    from psycopg.rows import dict_row
-
-    async with db.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            "select * from public.entitlements where source_ref = %s", (f"purchase:{purchase_id}",)
-        )
-        return await cursor.fetchall()
+    return await rows(
+        db, "select * from public.entitlements where source_ref = %s", f"purchase:{purchase_id}"
+    )
 
 
 async def decide(db: Db, who: SignedIn, title: dict[str, Any], at: datetime | None = None) -> Any:
@@ -201,12 +164,3 @@ async def decide(db: Db, who: SignedIn, title: dict[str, Any], at: datetime | No
     from shared.settings import get_settings
 
     return await entitlement_decide(db, user_id=who.user_id, title=title, at=at, settings=get_settings())
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert a problem+json answer with this status and code; its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body

@@ -15,7 +15,6 @@ import pytest
 from shared.infra.db import standalone
 from tests.purchases.conftest import (
     PAYMENTS,
-    Clock,
     Db,
     complete,
     decide,
@@ -25,7 +24,9 @@ from tests.purchases.conftest import (
     purchase_row,
     started,
     title,
+    tonight,
 )
+from tests.support.clock import Clock
 from tests.support.identity import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.usefixtures("sandbox")
@@ -154,12 +155,7 @@ async def test_moving_a_ppv_events_viewing_window_moves_its_tickets(
 ) -> None:
     show = await title(db)
     now = clock.at
-    event_id = await ppv_event(
-        db,
-        show["id"],
-        sale=(now - timedelta(hours=1), now + timedelta(hours=2)),
-        view=(now + timedelta(hours=2), now + timedelta(hours=5)),
-    )
+    event_id = await ppv_event(db, show["id"], **tonight(now))
     paid_ticket = await started(client, buyer, show["id"], "ppv", ppv_event_id=str(event_id))
     await complete(client, paid_ticket["checkout_id"])
     late_buyer = await signed_in_user(database_url)

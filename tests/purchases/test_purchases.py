@@ -15,7 +15,6 @@ import pytest
 from shared.infra.db import standalone
 from tests.purchases.conftest import (
     PAYMENTS,
-    Clock,
     Db,
     buy,
     complete,
@@ -24,11 +23,13 @@ from tests.purchases.conftest import (
     offer,
     paid,
     ppv_event,
-    problem,
     purchase_row,
     started,
     title,
+    tonight,
 )
+from tests.support.clock import Clock
+from tests.support.commerce import problem
 from tests.support.identity import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.usefixtures("sandbox")
@@ -98,12 +99,7 @@ async def test_a_ppv_ticket_plays_only_in_the_viewing_window(
 ) -> None:
     show = await title(db)
     now = clock.at
-    event_id = await ppv_event(
-        db,
-        show["id"],
-        sale=(now - timedelta(hours=1), now + timedelta(hours=2)),
-        view=(now + timedelta(hours=2), now + timedelta(hours=5)),
-    )
+    event_id = await ppv_event(db, show["id"], **tonight(now))
     body = await paid(client, buyer, show["id"], "ppv", ppv_event_id=str(event_id))
     (entitlement,) = await entitlements_of(db, body["purchase_id"])
     assert entitlement["kind"] == "ppv"
@@ -128,12 +124,7 @@ async def test_a_second_ticket_for_the_same_event_is_refused(
 ) -> None:
     show = await title(db)
     now = clock.at
-    event_id = await ppv_event(
-        db,
-        show["id"],
-        sale=(now - timedelta(hours=1), now + timedelta(hours=2)),
-        view=(now + timedelta(hours=2), now + timedelta(hours=5)),
-    )
+    event_id = await ppv_event(db, show["id"], **tonight(now))
     await paid(client, buyer, show["id"], "ppv")  # the event on sale now
     problem(await buy(client, buyer, show["id"], "ppv", ppv_event_id=str(event_id)), 409, "already_owned")
 

@@ -13,7 +13,6 @@ import pytest
 from shared.entitlements.service import mark_first_play
 from tests.purchases.conftest import (
     PAYMENTS,
-    Clock,
     Db,
     buy,
     complete,
@@ -22,11 +21,12 @@ from tests.purchases.conftest import (
     entitlements_of,
     offer,
     paid,
-    problem,
     purchase_row,
     started,
     title,
 )
+from tests.support.clock import Clock
+from tests.support.commerce import problem
 from tests.support.identity import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.usefixtures("sandbox")

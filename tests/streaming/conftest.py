@@ -4,7 +4,7 @@ entitlements as commerce writes them, a movable playback clock, and the streamin
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from tests.support import catalog_factory as factory
+from tests.support.clock import (
+    Clock,  # noqa: F401  (the `clock` fixture's type, for the tests)
+    clock_fixture,
+)
 from tests.support.identity import SignedIn, client_for, random_ip, signed_in_user, users_client
 
 Db = psycopg.AsyncConnection[Any]
@@ -205,30 +209,7 @@ async def entitle(
     return uuid.UUID(str(row[0]))
 
 
-class Clock:
-    """The playback clock (shared.streaming.sessions.clock), moved by tests instead of sleeping."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """A controllable playback clock starting at the real time."""
-    import time
-
-    from shared.streaming import sessions
-
-    moving = Clock(time.time())
-    monkeypatch.setattr(sessions, "clock", moving)
-    yield moving
+clock = clock_fixture()  # the playback clock, moved by tests instead of sleeping
 
 
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

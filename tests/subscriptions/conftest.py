@@ -1,24 +1,34 @@
-"""Subscriptions tests: plans and titles of a test's own, a movable clock, clients, the fake Stripe."""
+"""Subscriptions tests: plans and titles of a test's own, a movable clock, clients, the fake Stripe
+(the clock is tests/support/clock.py's; the providers and row helpers tests/support/commerce.py's)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from tests.support import catalog_factory as factory
+from tests.support.clock import clock_fixture
+from tests.support.commerce import (
+    entitlements,
+    may_play,
+    rows,
+    sandbox_fixture,  # noqa: F401  (the `sandbox` fixture)
+    stripe_server_fixture,  # noqa: F401  (the `stripe_server` fixture)
+)
 from tests.support.identity import SignedIn, client_for, signed_in_user
+from tests.support.stripe_server import StripeServer
 
 API = "/api/v1/payments"
 Db = psycopg.AsyncConnection[Any]
-STRIPE_KEY = "sk_test_subscriptions_0123456789"
-STRIPE_WEBHOOK_SECRET = "whsec_test_subscriptions_0123456789"
+
+entitlement_rows = entitlements  # the user's entitlements rows (revoked ones too), oldest first
+decide = may_play  # entitlements.decide() for the user and title at the (moved) playback clock's now
 
 
 def app() -> Any:
@@ -47,70 +57,16 @@ async def viewer(database_url: str) -> SignedIn:
     return await signed_in_user(database_url)
 
 
-class Clock:
-    """The playback clock (shared.streaming.sessions.clock) that commerce reads, moved instead of sleeping."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
+# A controllable clock starting a little after the real time. Frozen until advanced: starting it ahead means
+# an object the fake Stripe stamps with the real time later in the test (a subscription's creation, where its
+# entitlement starts) is never in the clock's future.
+clock = clock_fixture(ahead=30)
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """A controllable clock starting a little after the real time.
-
-    Frozen until advanced: starting it ahead means an object the fake Stripe stamps with the real time later
-    in the test (a subscription's creation, where its entitlement starts) is never in the clock's future.
-    """
-    import time
-
-    from shared.streaming import sessions
-
-    moving = Clock(time.time() + 30)
-    monkeypatch.setattr(sessions, "clock", moving)
-    yield moving
-
-
-@pytest.fixture
-async def sandbox(settings_env: Callable[..., None]) -> AsyncIterator[None]:
-    """The sandbox provider (the default)."""
-    from shared.infra.loop_local import reset_all
-
-    # One process serves every parallel request here (in production each has its instance and pool);
-    # the sandbox, an "external system", takes connections of its own besides each request's.
-    settings_env(PAYMENTS_PROVIDER="sandbox", DB_POOL_MAX="20")
-    await reset_all()
-    yield
-    await reset_all()
-
-
-@pytest.fixture
-async def stripe(settings_env: Callable[..., None]) -> AsyncIterator[Any]:
-    """The fake Stripe server running, the app's settings pointed at it; the server."""
-    from shared.infra.loop_local import reset_all
-    from tests.support.stripe_server import StripeServer
-
-    server = StripeServer(api_key=STRIPE_KEY)
-    server.start()
-    settings_env(
-        PAYMENTS_PROVIDER="stripe",
-        STRIPE_SECRET_KEY=STRIPE_KEY,
-        STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
-        STRIPE_API_BASE=server.url,
-        DB_POOL_MAX="20",
-    )
-    await reset_all()
-    try:
-        yield server
-    finally:
-        server.stop()
-        await reset_all()
+def stripe(stripe_server: StripeServer) -> StripeServer:
+    """The fake Stripe server running, the app's settings pointed at it (commerce's `stripe_server`)."""
+    return stripe_server
 
 
 @dataclass
@@ -167,38 +123,8 @@ async def plans(db: Db) -> PlanSet:
     return PlanSet(low=low, high=high, top=top, title_id=title_id, free_title_id=free_title_id)
 
 
-async def rows(db: Db, query: str, *params: Any) -> list[dict[str, Any]]:
-    """Every row of a query, as dicts."""
-    async with db.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
-
-
 async def subscription_rows(db: Db, user_id: uuid.UUID) -> list[dict[str, Any]]:
     """The user's subscriptions rows, oldest first."""
     return await rows(
         db, "select * from public.subscriptions where user_id = %s order by created_at", user_id
     )
-
-
-async def entitlement_rows(db: Db, user_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The user's entitlements (revoked ones too)."""
-    return await rows(db, "select * from public.entitlements where user_id = %s order by created_at", user_id)
-
-
-async def decide(db: Db, user_id: uuid.UUID, title_id: uuid.UUID) -> Any:
-    """entitlements.decide() for the user and title at the (moved) playback clock's now."""
-    from shared.entitlements.service import decide as decide_now
-    from shared.settings import get_settings
-
-    found = await rows(db, "select id, access, min_tier from public.catalog_titles where id = %s", title_id)
-    return await decide_now(db, user_id=user_id, title=found[0], settings=get_settings())
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert a problem+json answer with this status and code; its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body

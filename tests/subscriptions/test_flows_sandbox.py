@@ -13,15 +13,14 @@ from shared.infra.db import standalone
 from shared.settings import get_settings
 from tests.subscriptions.conftest import (
     API,
-    Clock,
     Db,
     PlanSet,
     decide,
     entitlement_rows,
-    problem,
-    rows,
     subscription_rows,
 )
+from tests.support.clock import Clock
+from tests.support.commerce import problem, rows
 from tests.support.identity import SignedIn
 
 pytestmark = pytest.mark.usefixtures("sandbox")

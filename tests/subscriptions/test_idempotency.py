@@ -15,7 +15,9 @@ from shared.errors import Conflict
 from shared.infra.db import standalone
 from shared.payments import clock as payments_clock
 from shared.payments import idempotency
-from tests.subscriptions.conftest import API, Clock, Db, PlanSet, problem, rows
+from tests.subscriptions.conftest import API, Db, PlanSet
+from tests.support.clock import Clock
+from tests.support.commerce import problem, rows
 from tests.support.identity import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.usefixtures("sandbox")

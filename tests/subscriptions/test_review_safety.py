@@ -16,8 +16,10 @@ from shared.payments.providers import get_provider
 from shared.payments.providers.base import PriceSpec
 from shared.settings import get_settings
 from shared.subscriptions import service
-from tests.subscriptions.conftest import Clock, Db, PlanSet, decide, entitlement_rows, rows, subscription_rows
+from tests.subscriptions.conftest import Db, PlanSet, decide, entitlement_rows, subscription_rows
 from tests.subscriptions.test_sync_stripe import subscribe, subscribed, sync
+from tests.support.clock import Clock
+from tests.support.commerce import rows
 from tests.support.identity import SignedIn
 
 pytestmark = pytest.mark.usefixtures("stripe")

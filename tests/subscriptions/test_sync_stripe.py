@@ -19,13 +19,13 @@ from shared.subscriptions import service
 from shared.subscriptions.schemas import SubscriptionRow
 from tests.subscriptions.conftest import (
     API,
-    Clock,
     Db,
     PlanSet,
     decide,
     entitlement_rows,
     subscription_rows,
 )
+from tests.support.clock import Clock
 from tests.support.identity import SignedIn
 
 pytestmark = pytest.mark.usefixtures("stripe")

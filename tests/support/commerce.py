@@ -1,12 +1,14 @@
 """Commerce test helpers: the payments app's client, Stripe pointed at the local fake, signed webhook
 deliveries, plans and offers of a test's own, and what the database holds afterwards.
 
-The `stripe` fixture (import `stripe_fixture` into the test module; `clock_fixture` likewise) starts
+The `stripe_server` fixture (import `stripe_server_fixture` into the test module or conftest) starts
 tests/support/stripe_server.py's server and sets PAYMENTS_PROVIDER=stripe, STRIPE_SECRET_KEY,
 STRIPE_WEBHOOK_SECRET (WEBHOOK_SECRET) and STRIPE_API_BASE (the fake's URL), with a pool large enough for
-20 parallel deliveries. Webhook payloads are
+20 parallel deliveries; the `stripe` fixture (import `stripe_fixture` too) adds a payments client to it.
+The `sandbox` fixture (`sandbox_fixture`) selects the sandbox provider instead. Webhook payloads are
 signed here with the test secret, the way Stripe does it (`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`),
-so the endpoint's verification is checked against an independent signer.
+so the endpoint's verification is checked against an independent signer. The movable clock the signatures
+and commerce read is tests/support/clock.py's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from psycopg.rows import dict_row
 
 from tests.support import catalog_factory as factory
 from tests.support.identity import SignedIn, client_for, random_ip
+from tests.support.stripe_server import StripeServer
 
 Db = psycopg.AsyncConnection[Any]
 PAYMENTS = "/api/v1/payments"
@@ -92,7 +95,7 @@ async def deliver_ok(client: httpx.AsyncClient, event: dict[str, Any], outcome: 
 class Stripe:
     """The running fake Stripe, the payments client and the secret deliveries are signed with."""
 
-    server: Any  # tests.support.stripe_server's server
+    server: StripeServer
     client: httpx.AsyncClient
     secret: str = WEBHOOK_SECRET
 
@@ -104,6 +107,11 @@ class Stripe:
         """Deliver events in the given order; each must be processed."""
         for event in events:
             await deliver_ok(self.client, event)
+
+    async def refund(self, charge: Any, amount: int | None = None, *, outcome: str = "processed") -> None:
+        """Refund a charge at the fake (all, or `amount`), deliver its charge.refunded; assert the outcome."""
+        self.server.refund_charge(str(charge), amount=amount)
+        await self.deliver(self.server.event("charge.refunded", str(charge)), outcome)
 
 
 def stripe_settings(server_url: str, **extra: str) -> dict[str, str]:
@@ -119,22 +127,41 @@ def stripe_settings(server_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(name="stripe")
-async def stripe_fixture(settings_env: Callable[..., None]) -> AsyncIterator[Stripe]:
-    """The fake Stripe running, the settings pointed at it, and a payments client."""
+@pytest.fixture(name="stripe_server")
+async def stripe_server_fixture(settings_env: Callable[..., None]) -> AsyncIterator[StripeServer]:
+    """The fake Stripe running and the settings pointed at it (fresh per-loop clients); the server."""
     from shared.infra.loop_local import reset_all
-    from tests.support.stripe_server import StripeServer
 
     server = StripeServer(api_key=STRIPE_KEY)
     server.start()
     settings_env(**stripe_settings(server.url))
     await reset_all()
     try:
-        async with payments_client() as client:
-            yield Stripe(server=server, client=client)
+        yield server
     finally:
         server.stop()
         await reset_all()
+
+
+@pytest.fixture(name="stripe")
+async def stripe_fixture(stripe_server: StripeServer) -> AsyncIterator[Stripe]:
+    """The fake Stripe running (the `stripe_server` fixture, imported alongside) and a payments client."""
+    async with payments_client() as client:
+        yield Stripe(server=stripe_server, client=client)
+
+
+@pytest.fixture(name="sandbox")
+async def sandbox_fixture(settings_env: Callable[..., None]) -> AsyncIterator[None]:
+    """The sandbox provider (the default outside production), with fresh per-loop clients."""
+    from shared.infra.loop_local import reset_all
+
+    # One process serves every parallel request here (in production each has its instance and pool), and
+    # the sandbox, an "external system", takes connections of its own besides each request's: more than
+    # the default 5.
+    settings_env(PAYMENTS_PROVIDER="sandbox", DB_POOL_MAX="20")
+    await reset_all()
+    yield
+    await reset_all()
 
 
 # --- arranging ----------------------------------------------------------------------------------------
@@ -193,6 +220,15 @@ async def offered_title(
 # --- checking -----------------------------------------------------------------------------------------
 
 
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert a problem+json answer with this status and code; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    return body
+
+
 async def rows(db: Db, query: str, *params: Any) -> list[dict[str, Any]]:
     """Every row of a query, as dicts."""
     async with db.cursor(row_factory=dict_row) as cursor:
@@ -205,6 +241,11 @@ async def one(db: Db, query: str, *params: Any) -> dict[str, Any]:
     found = await rows(db, query, *params)
     assert len(found) == 1, found
     return found[0]
+
+
+async def invoice_of(db: Db, purchase_id: Any) -> dict[str, Any]:
+    """The invoices row of a purchase."""
+    return await one(db, "select * from public.invoices where purchase_id = %s", purchase_id)
 
 
 async def event_rows(db: Db, event_id: str) -> list[dict[str, Any]]:
@@ -286,29 +327,3 @@ async def paid_purchase(
     made: dict[str, Any] = stripe.server.complete_checkout(started.json()["checkout_id"])
     await stripe.deliver(stripe.server.event("checkout.session.completed", made["session"]))
     return started.json(), made
-
-
-class Clock:
-    """The playback clock (shared.streaming.sessions.clock), moved by tests instead of sleeping."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
-
-
-@pytest.fixture(name="clock")
-def clock_fixture(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """A controllable playback clock (commerce's too: shared.payments.clock reads it) from the real time."""
-    import time
-
-    from shared.streaming import sessions
-
-    moving = Clock(time.time())
-    monkeypatch.setattr(sessions, "clock", moving)
-    return moving
