@@ -38,6 +38,11 @@ const SOCIAL_ERRORS = {
   rate_limited: "Too many sign-in attempts. Wait a few minutes and try again.",
 };
 
+// Where a finished sign-in goes when it was not sent from a page: the profile picker ("Who's watching?").
+const PROFILES = "/profiles/";
+// Pages that only sign in again (or spend a one-time code): never somewhere to continue to.
+const SIGN_IN_PAGES = /^\/(login|signup|auth\/callback)(\/|$)/;
+
 const $ = (id) => document.getElementById(id);
 
 class NetworkError extends Error {}
@@ -304,8 +309,43 @@ async function showSignedIn({ focus = true } = {}) {
 // --- sign-in: password or social first factor, then the 2FA step when the account has it -------------------
 
 let challenge = null; // the MFA challenge of the current sign-in
+let afterSignIn = PROFILES; // where this page goes once signed in (the page sets it from ?next= or redirect_to)
 
-/** Continue after a first factor: store the tokens, or ask for the 2FA code. */
+/**
+ * The same-site path to continue to after signing in, or "" (not a path on this site, or a sign-in page).
+ * `value` comes from the address bar, i.e. from anyone: never an open redirect. A sign-in page's own
+ * ?next= is followed through (/login/?next=%2Faccount%2F continues to /account/).
+ */
+function continueTo(value) {
+  const path = sameSitePath(value || "");
+  if (!path) return "";
+  const url = new URL(path, window.location.origin);
+  if (!SIGN_IN_PAGES.test(url.pathname)) return path;
+  const inner = url.searchParams.get("next");
+  return inner && inner.length < path.length ? continueTo(inner) : "";
+}
+
+/** The page's ?next= as a place to continue to, or "" when there is none we may follow. */
+function queryNext() {
+  return continueTo(new URLSearchParams(window.location.search).get("next"));
+}
+
+/** Carry where to continue to through the page's other sign-in routes: social sign-in, sign-up/sign-in. */
+function carryNext(next) {
+  for (const link of document.querySelectorAll("a[data-social]")) {
+    const url = new URL(link.getAttribute("href"), window.location.origin);
+    url.searchParams.set("redirect_to", next || PROFILES);
+    link.setAttribute("href", url.pathname + url.search);
+  }
+  if (!next) return;
+  for (const link of document.querySelectorAll("a[data-keeps-next]")) {
+    const url = new URL(link.getAttribute("href"), window.location.origin);
+    url.searchParams.set("next", next);
+    link.setAttribute("href", url.pathname + url.search);
+  }
+}
+
+/** Continue after a first factor: store the tokens and go on, or ask for the 2FA code. */
 async function finishFirstFactor(answer) {
   if (answer && answer.mfa_required) {
     challenge = answer;
@@ -318,7 +358,9 @@ async function finishFirstFactor(answer) {
   }
   challenge = null;
   saveSession(answer);
-  await showSignedIn();
+  // On to where the person was going (or the profile picker); replace(): Back skips the spent sign-in page.
+  say("You are signed in.");
+  window.location.replace(afterSignIn);
 }
 
 function wireMfaStep() {
@@ -524,6 +566,7 @@ function forgotPasswordPage() {
 }
 
 function signupPage() {
+  carryNext(queryNext());
   let signedUpEmail = "";
   onSubmit($("signup-form"), async (form) => {
     const email = value(form, "email").trim();
@@ -560,7 +603,10 @@ function signupPage() {
   }
 }
 
-function loginPage() {
+async function loginPage() {
+  const next = queryNext();
+  afterSignIn = next || PROFILES;
+  carryNext(next);
   let unverifiedEmail = "";
   wireMfaStep();
   wireSignOut();
@@ -586,7 +632,12 @@ function loginPage() {
   onSubmit($("unverified-form"), async () => {
     await resend(unverifiedEmail);
   });
-  return showSignedIn({ focus: false });
+  // Sent here to sign in while this tab already is (Back, an old link): go straight on.
+  if (next && loadSession() && (await currentUser())) {
+    window.location.replace(next);
+    return;
+  }
+  await showSignedIn({ focus: false });
 }
 
 function socialErrorText(code) {
@@ -596,7 +647,7 @@ function socialErrorText(code) {
   return `Signing in with the provider did not complete${shown}. Start again from the sign-in page.`;
 }
 
-/** The fragment's redirect_to, only if it stays on this site ("" otherwise): the fragment is attacker-set. */
+/** `value` when it is a path on this site, else "": ?next= and the fragment's redirect_to are anyone's to set. */
 function sameSitePath(value) {
   // Browsers drop tabs and newlines from URLs ("/\t/evil.example" becomes "//evil.example"): refuse them.
   if (!value.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(value)) return "";
@@ -642,11 +693,7 @@ async function callbackPage() {
       return;
     }
     clearMessages();
-    const next = sameSitePath(params.get("redirect_to") || "");
-    if (next && $("continue")) {
-      $("continue").href = next;
-      $("continue").hidden = false;
-    }
+    afterSignIn = continueTo(params.get("redirect_to")) || PROFILES;
     await finishFirstFactor(result.data);
   };
   retry.addEventListener("click", attempt);

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pyotp
@@ -24,6 +25,7 @@ from tests.support.identity import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
+PICKER = re.compile(r"/profiles/$")
 USED_LINK = "This link is invalid, was already used or has expired; ask for a new one."
 NEW_PASSWORD = "violet harbour lantern 1987 quietly"
 
@@ -38,8 +40,8 @@ async def newest_mail(live_server: LiveServer, to: str, template: str) -> dict[s
     return dict(mails[0])
 
 
-async def sign_in(page: Page, email: str, password: str) -> None:
-    await page.goto("/login")
+async def sign_in(page: Page, email: str, password: str, *, start: str = "/login") -> None:
+    await page.goto(start)
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in", exact=True).click()
@@ -77,11 +79,16 @@ async def test_sign_up_confirm_by_email_link_and_sign_in(page: Page, live_server
     assert "token" not in page.url
 
     await sign_in(page, email, PASSWORD)
-    await expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_visible()
+    await page.wait_for_url(PICKER)  # sent from nowhere in particular: on to "Who's watching?"
     stored = await page.evaluate("JSON.parse(sessionStorage.getItem('cinema.session'))")
     assert stored["access_token"] and stored["refresh_token"] and stored["session_id"]
 
-    await page.reload()  # the tab keeps its session
+    await page.goto("/login")  # the tab keeps its session: the sign-in page says who is signed in
+    await expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_visible()
+    await expect(page.get_by_role("link", name="Continue to Cinema Online")).to_have_attribute(
+        "href", "/profiles/"
+    )
+    await page.reload()
     await expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_visible()
     # An access token that no longer works is renewed once with the refresh token.
     await page.evaluate(
@@ -176,7 +183,7 @@ async def test_forgot_password_reset_by_email_link_and_sign_in(
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Password").fill(NEW_PASSWORD)
     await page.get_by_role("button", name="Sign in", exact=True).click()
-    await expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_visible()
+    await page.wait_for_url(PICKER)
 
     await page.goto(link)  # the link works once
     await page.get_by_label("New password", exact=True).fill(NEW_PASSWORD + " again")
@@ -200,7 +207,7 @@ async def test_sign_in_with_two_step_verification(
         )
         assert response.status_code == 200, response.text
 
-    await sign_in(page, email, password)
+    await sign_in(page, email, password, start="/login/?next=%2Faccount%2F")
     code = page.get_by_label("Verification code")
     await expect(code).to_be_focused()
     assert await page.evaluate("sessionStorage.getItem('cinema.session')") is None
@@ -211,7 +218,8 @@ async def test_sign_in_with_two_step_verification(
 
     await code.fill(totp.at(time.time() + 30))  # the next step: newer than the one that turned 2FA on
     await page.get_by_role("button", name="Verify").click()
-    await expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_visible()
+    await page.wait_for_url(f"{live_server.base_url}/account/")  # where the sign-in was asked for
+    await expect(page.get_by_role("heading", name="Account", level=1)).to_be_visible()
 
 
 async def test_confirm_a_new_email_address(page: Page, live_server: LiveServer, database_url: str) -> None:
@@ -236,6 +244,8 @@ async def test_confirm_a_new_email_address(page: Page, live_server: LiveServer, 
     await page.goto(link)
     await expect(page.get_by_role("alert")).to_have_text(USED_LINK)
     await sign_in(page, new_email, password)
+    await page.wait_for_url(PICKER)
+    await page.goto("/login")
     await expect(page.get_by_role("heading", name=f"Signed in as {new_email}")).to_be_visible()
 
 
@@ -243,8 +253,28 @@ async def test_social_sign_in_links_and_callback_errors(page: Page, live_server:
     await page.goto("/login")
     for provider, name in (("google", "Google"), ("github", "GitHub")):
         await expect(page.get_by_role("link", name=f"Sign in with {name}")).to_have_attribute(
-            "href", f"/api/v1/auth/oauth/{provider}/authorize?redirect_to=%2Flogin"
+            "href", f"/api/v1/auth/oauth/{provider}/authorize?redirect_to=%2Fprofiles%2F"
         )
+    # Sent to sign in from a page: social sign-in and sign-up lead back there as well.
+    await page.goto("/login/?next=%2Fbrowse%2F%3Fgenre%3Ddrama")
+    for provider, name in (("google", "Google"), ("github", "GitHub")):
+        await expect(page.get_by_role("link", name=f"Sign in with {name}")).to_have_attribute(
+            "href", f"/api/v1/auth/oauth/{provider}/authorize?redirect_to=%2Fbrowse%2F%3Fgenre%3Ddrama"
+        )
+    await page.get_by_role("link", name="Create an account").click()
+    await page.wait_for_url(re.compile(r"/signup/\?next=%2Fbrowse%2F%3Fgenre%3Ddrama$"))
+    await expect(page.get_by_role("link", name="Sign up with Google")).to_have_attribute(
+        "href", "/api/v1/auth/oauth/google/authorize?redirect_to=%2Fbrowse%2F%3Fgenre%3Ddrama"
+    )
+    await expect(page.get_by_role("link", name="Sign in", exact=True)).to_have_attribute(
+        "href", "/login/?next=%2Fbrowse%2F%3Fgenre%3Ddrama"
+    )
+    # A hostile next changes none of them.
+    await page.goto("/login/?next=https%3A%2F%2Fevil.example%2F")
+    await expect(page.get_by_role("link", name="Sign in with Google")).to_have_attribute(
+        "href", "/api/v1/auth/oauth/google/authorize?redirect_to=%2Fprofiles%2F"
+    )
+    await expect(page.get_by_role("link", name="Create an account")).to_have_attribute("href", "/signup/")
 
     await page.goto("/auth/callback#error=oauth_access_denied")
     await expect(page.get_by_role("alert")).to_have_text(
@@ -292,3 +322,48 @@ async def test_link_without_token_offers_a_new_one(page: Page, live_server: Live
     await page.get_by_label("Type the new password again").fill(NEW_PASSWORD)
     await page.get_by_role("button", name="Change password").click()
     await expect(page.get_by_role("alert")).to_contain_text("This link is incomplete or damaged")
+
+
+HOSTILE_NEXT = [
+    "https://evil.example/",
+    "//evil.example",
+    "/\\evil.example",
+    "/\t/evil.example",
+    "javascript:alert(1)",
+    "/login/?next=//evil.example",
+]
+
+
+async def test_sign_in_continues_to_the_page_that_asked_for_it(
+    page: Page, live_server: LiveServer, database_url: str
+) -> None:
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    email, password = await sign_up_verified(database_url)
+
+    await page.goto("/account/")  # signed out: the account page sends the person to sign in...
+    await page.wait_for_url(f"{live_server.base_url}/login/?next=%2Faccount%2F")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.wait_for_url(f"{live_server.base_url}/account/")  # ...and back to it afterwards
+    await expect(page.get_by_role("heading", name="Account", level=1)).to_be_visible()
+    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    # Back does not land on a spent sign-in form.
+    await page.go_back()
+    assert not page.url.startswith(f"{live_server.base_url}/login"), page.url
+    # Asked to sign in while this tab already is: straight on.
+    await page.goto("/login/?next=%2Faccount%2F")
+    await page.wait_for_url(f"{live_server.base_url}/account/")
+    # ...but never off the site: a signed-in tab given a hostile next stays on the sign-in page.
+    await page.goto(f"/login/?next={quote('//evil.example', safe='')}")
+    await expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_visible()
+    assert page.url.startswith(f"{live_server.base_url}/login/")
+
+    for hostile in HOSTILE_NEXT:
+        await page.evaluate("sessionStorage.clear()")
+        await sign_in(page, email, password, start=f"/login/?next={quote(hostile, safe='')}")
+        await page.wait_for_url(PICKER)  # the profile picker of this site, whatever next said
+        assert page.url == f"{live_server.base_url}/profiles/", (hostile, page.url)
+    assert not problems, problems
