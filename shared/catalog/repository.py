@@ -162,7 +162,7 @@ async def title_id_of(conn: Conn, ref: uuid.UUID | str) -> uuid.UUID | None:
 DETAIL = """t.original_title, t.synopsis_short, t.synopsis_long, t.release_date, t.countries,
     t.original_language, t.audio_languages, t.subtitle_languages, t.tags, t.trailers, t.imdb_id, t.tmdb_id,
     t.status, t.publish_at, t.available_from, t.available_until, t.country_allow, t.country_deny,
-    t.popularity, t.created_at, t.updated_at, t.deleted_at, t.maturity_rank"""
+    t.popularity, t.created_at, t.updated_at, t.deleted_at, t.maturity_rank, t.access, t.min_tier"""
 
 
 async def title(conn: Conn, viewer: Viewer, ref: uuid.UUID | str) -> Row | None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.entitlements.schemas import Access
 from shared.profiles.schemas import MaturityLevel
 
 TitleKind = Literal["movie", "series"]
@@ -156,6 +157,14 @@ class TitleDetail(TitleSummary):
     audio_languages: list[str] = Field(default_factory=list)
     subtitle_languages: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    access: Access = Field(
+        default="subscription",
+        description="how the title is offered: free, free_with_ads (free with adverts), subscription (a plan "
+        "of at least min_tier, or a rental or purchase of it), transactional (a rental or purchase only)",
+    )
+    min_tier: int = Field(
+        default=1, ge=0, le=10, description="the lowest plan tier that includes it (for access=subscription)"
+    )
     categories: list[TermRead] = Field(default_factory=list)
     trailers: list[Trailer] = Field(default_factory=list)
     external_ids: ExternalIds = Field(default_factory=ExternalIds)

@@ -75,8 +75,8 @@ def title_ref(value: str) -> uuid.UUID | str:
 # --- rows to models -------------------------------------------------------------------------------------
 
 
-async def _images(images: dict[str, Any] | None) -> dict[str, Any]:
-    """The responsive image URLs of a stored `images` object (the one place images are resolved)."""
+async def resolve_images(images: dict[str, Any] | None) -> dict[str, Any]:
+    """Responsive image URLs of a stored `images` object: the one place they are resolved (search too)."""
     from shared.catalog.images import image_urls
 
     return await image_urls(images, settings=get_settings())
@@ -111,7 +111,7 @@ def _summary_fields(row: Row) -> dict[str, Any]:
 
 async def to_summary(row: Row) -> TitleSummary:
     """A TitleSummary from a row selected with repository.SUMMARY."""
-    return TitleSummary(**_summary_fields(row), images=await _images(row["images"]))
+    return TitleSummary(**_summary_fields(row), images=await resolve_images(row["images"]))
 
 
 async def to_summaries(rows: list[Row]) -> list[TitleSummary]:
@@ -210,7 +210,8 @@ async def _seasons(conn: Any, title_id: uuid.UUID, number: int | None = None) ->
     seasons = await repository.seasons(conn, title_id, number)
     episode_rows = await repository.episodes(conn, title_id, number) if seasons else []
     images = await asyncio.gather(
-        *(_images(row["images"]) for row in seasons), *(_images(row["images"]) for row in episode_rows)
+        *(resolve_images(row["images"]) for row in seasons),
+        *(resolve_images(row["images"]) for row in episode_rows),
     )
     by_season: dict[uuid.UUID, list[EpisodeRead]] = {row["id"]: [] for row in seasons}
     for row, resolved in zip(episode_rows, images[len(seasons) :], strict=True):
@@ -234,7 +235,7 @@ async def _seasons(conn: Any, title_id: uuid.UUID, number: int | None = None) ->
 
 async def _credits(conn: Any, title_id: uuid.UUID) -> tuple[list[CastCredit], list[CrewCredit]]:
     rows = await repository.credits(conn, title_id)
-    photos = await asyncio.gather(*(_images(row["images"]) for row in rows))
+    photos = await asyncio.gather(*(resolve_images(row["images"]) for row in rows))
     cast: list[CastCredit] = []
     crew: list[CrewCredit] = []
     for row, images in zip(rows, photos, strict=True):
@@ -264,7 +265,7 @@ async def title_detail(conn: Any, *, viewer: Viewer, ref: uuid.UUID | str) -> Ti
     publishing = Publishing.model_validate(row) if viewer.manager else None
     return TitleDetail(
         **_summary_fields(row),
-        images=await _images(row["images"]),
+        images=await resolve_images(row["images"]),
         original_title=row["original_title"],
         synopsis_short=row["synopsis_short"],
         synopsis_long=row["synopsis_long"],
@@ -274,6 +275,8 @@ async def title_detail(conn: Any, *, viewer: Viewer, ref: uuid.UUID | str) -> Ti
         audio_languages=row["audio_languages"],
         subtitle_languages=row["subtitle_languages"],
         tags=row["tags"],
+        access=row["access"],
+        min_tier=row["min_tier"],
         categories=[TermRead.model_validate(term) for term in categories],
         trailers=[Trailer.model_validate(item) for item in row["trailers"] if isinstance(item, dict)],
         external_ids=ExternalIds(imdb=row["imdb_id"], tmdb=row["tmdb_id"]),
@@ -312,7 +315,7 @@ async def person(conn: Any, *, viewer: Viewer, ref: uuid.UUID | str) -> PersonDe
         slug=row["slug"],
         biography=row["biography"],
         birth_date=row["birth_date"],
-        images=await _images(row["images"]),
+        images=await resolve_images(row["images"]),
         external_ids=ExternalIds(imdb=row["imdb_id"], tmdb=row["tmdb_id"]),
         credits=[
             PersonCredit(
