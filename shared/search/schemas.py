@@ -13,6 +13,7 @@ from shared.profiles.schemas import MaturityLevel
 # word costs the trigram and full-text matchers work.
 MAX_QUERY_LENGTH = 200
 Matched = Literal["title", "person", "synopsis", "tags"]
+IMAGES = "image URLs by kind and size, as on catalog cards: {poster: {w185: url, ..., original: url}, ...}"
 
 
 class SearchHit(BaseModel):
@@ -24,7 +25,7 @@ class SearchHit(BaseModel):
     slug: str
     year: int | None = None
     maturity_level: MaturityLevel
-    images: dict[str, Any] = Field(default_factory=dict, description="as stored: {poster: {...}, ...}")
+    images: dict[str, Any] = Field(default_factory=dict, description=IMAGES)
     score: float = Field(description="relevance; higher first (comparable within one query only)")
     matched: Matched = Field(description="the strongest field that matched: title > person > synopsis > tags")
 
@@ -69,7 +70,7 @@ class TitleSuggestion(BaseModel):
     slug: str
     year: int | None = None
     maturity_level: MaturityLevel
-    images: dict[str, Any] = Field(default_factory=dict)
+    images: dict[str, Any] = Field(default_factory=dict, description=IMAGES)
 
 
 class PersonSuggestion(BaseModel):
@@ -78,7 +79,7 @@ class PersonSuggestion(BaseModel):
     id: uuid.UUID
     name: str
     slug: str
-    images: dict[str, Any] = Field(default_factory=dict)
+    images: dict[str, Any] = Field(default_factory=dict, description=IMAGES)
 
 
 class Suggestions(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from shared.catalog.service import resolve_images
 from shared.catalog.visibility import Viewer
 from shared.errors import ValidationFailed
 from shared.http.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -113,6 +115,13 @@ def _check_decades(decades: list[int]) -> None:
             )
 
 
+async def _with_image_urls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with their stored `images` replaced by URLs, resolved as the catalog's cards are."""
+    # Before the result cache, so a cached answer carries URLs too: they outlive the cache by the URL TTL.
+    resolved = await asyncio.gather(*(resolve_images(item.get("images")) for item in items))
+    return [{**item, "images": images} for item, images in zip(items, resolved, strict=True)]
+
+
 async def _cached(
     viewer: Viewer, kind: str, parts: list[Any], model: type[Model], compute: Callable[[], Awaitable[Model]]
 ) -> Model:
@@ -172,8 +181,9 @@ async def search(
 
     async def compute() -> SearchResults:
         row = await repository.search(conn, viewer, query)
-        hits = [SearchHit.model_validate(item) for item in row["items"]]
-        page, more = hits[:limit], len(hits) > limit
+        items: list[dict[str, Any]] = row["items"]
+        page_items, more = items[:limit], len(items) > limit
+        page = [SearchHit.model_validate(item) for item in await _with_image_urls(page_items)]
         return SearchResults(
             query=text,
             items=page,
@@ -211,8 +221,8 @@ async def suggest(conn: Conn, *, viewer: Viewer, q: str, limit: int) -> Suggesti
         )
         return Suggestions(
             query=text,
-            titles=[TitleSuggestion.model_validate(item) for item in row["titles"]],
-            people=[PersonSuggestion.model_validate(item) for item in row["people"]],
+            titles=[TitleSuggestion.model_validate(item) for item in await _with_image_urls(row["titles"])],
+            people=[PersonSuggestion.model_validate(item) for item in await _with_image_urls(row["people"])],
         )
 
     return await _cached(viewer, "ac", [text, limit], Suggestions, compute)
