@@ -390,6 +390,7 @@ async function runUpload(file, purpose) {
     const done = await complete(uploadId, file, record, signal);
     saveUpload(null);
     $("resume-panel").hidden = true;
+    labelStart();
     status(`Uploaded ${file.name}. The transcode is queued.`, "ok");
     notify("Upload complete: transcoding is queued.");
     followJob(done.job);
@@ -403,24 +404,54 @@ async function runUpload(file, purpose) {
       if (!(error instanceof ApiError) && !(error instanceof Error)) console.error(error);
       notifyError(text);
     }
-    showResume();
+    showResume().catch(() => null);
   } finally {
     page.abort = null;
     $("upload-cancel").hidden = true;
   }
 }
 
-function showResume() {
+/** The "Upload" button says "Resume the upload" when the chosen file is the unfinished upload's. */
+function labelStart() {
+  const input = $("upload-file");
+  const file = input.files && input.files[0];
+  const resuming = Boolean(file && sameFile(savedUpload(), file));
+  $("upload-start").textContent = resuming ? "Resume the upload" : "Upload";
+  return resuming;
+}
+
+let resumeCheck = 0;
+
+/** Offer to resume the unfinished multipart upload kept in localStorage, with what storage holds of it. */
+async function showResume() {
   const record = savedUpload();
   const panel = $("resume-panel");
+  labelStart();
   if (!record) {
     panel.hidden = true;
     return;
   }
-  $("resume-text").textContent =
-    `${record.name} (${bytes(record.size)}) was not finished. Choose the same file below and upload it: ` +
-    "the parts already stored are skipped.";
+  const check = ++resumeCheck;
+  const about = `${record.name} (${bytes(record.size)}) was not finished.`;
+  const choose = "Choose the same file below and resume: the parts already stored are not sent again.";
+  $("resume-text").textContent = `${about} ${choose}`;
   panel.hidden = false;
+  const result = await api("GET", `/media/uploads/${encodeURIComponent(record.upload_id)}`);
+  const current = savedUpload();
+  if (check !== resumeCheck || !current || current.upload_id !== record.upload_id) return; // changed meanwhile
+  const upload = result.ok ? result.data : null;
+  if (result.status === 404 || (upload && upload.source.state !== "uploading")) {
+    // Completed, aborted or expired meanwhile (another tab, or storage's lifetime): nothing to resume.
+    saveUpload(null);
+    panel.hidden = true;
+    labelStart();
+    return;
+  }
+  if (!upload) return; // could not ask: the offer stands as it is
+  const stored = upload.uploaded_parts.length;
+  $("resume-text").textContent =
+    `${about} ${stored} of ${upload.part_count} parts (${bytes(upload.uploaded_bytes)} of ${bytes(record.size)}) ` +
+    `are stored. ${choose}`;
 }
 
 function wireUpload() {
@@ -446,6 +477,7 @@ function wireUpload() {
       button.disabled = false;
     }
   });
+  $("upload-file").addEventListener("change", labelStart);
   $("upload-cancel").addEventListener("click", () => {
     if (page.abort) page.abort.abort();
   });
@@ -454,7 +486,7 @@ function wireUpload() {
     if (!record) return;
     const result = await api("DELETE", `/media/uploads/${record.upload_id}`).catch(() => null);
     saveUpload(null);
-    showResume();
+    await showResume();
     notify(result && result.ok ? "The unfinished upload was discarded." : "The unfinished upload was forgotten.");
   });
   window.addEventListener("beforeunload", (event) => {
@@ -704,8 +736,7 @@ async function uploadPage() {
   wireUpload();
   wireJob();
   wireSubtitles();
-  showResume();
-  await Promise.all([loadAssets(), loadSubtitles()]);
+  await Promise.all([loadAssets(), loadSubtitles(), showResume()]);
   const job = await latestJob();
   if (job) followJob(job);
 }

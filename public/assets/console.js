@@ -198,6 +198,13 @@ function titleRowElement(item, detail) {
   );
 }
 
+/** Show a title's new state in its row of the list (when the list shows it). */
+function refreshRow(detail) {
+  if (!detail) return;
+  const row = [...$("titles-table").querySelectorAll("tbody tr[data-id]")].find((tr) => tr.dataset.id === detail.id);
+  if (row) row.replaceWith(titleRowElement(detail, detail));
+}
+
 async function loadTitles({ more = false } = {}) {
   const form = $("titles-filter");
   const q = form.elements.namedItem("q").value.trim();
@@ -272,7 +279,11 @@ function buildImageFields() {
 
 function termChecks(kind, listId, chosen) {
   const list = $(listId);
-  const picked = new Set(chosen);
+  const picked = new Set(chosen.map((term) => term.slug));
+  // A term made since the page loaded (by a bulk import, another tab) joins the choices.
+  const known = new Set(state.terms[kind].map((term) => term.slug));
+  const fresh = chosen.filter((term) => term.slug && !known.has(term.slug));
+  if (fresh.length) state.terms[kind] = [...state.terms[kind], ...fresh].sort((a, b) => String(a.name).localeCompare(String(b.name)));
   const terms = state.terms[kind];
   if (!terms.length) {
     list.replaceChildren(el("li", { class: "muted", text: kind === "genre" ? "No genres yet." : "No categories yet." }));
@@ -338,8 +349,8 @@ function fillForm(detail) {
   for (const name of DATETIME_FIELDS) set(name, toLocalInput(publishing[name]));
   const images = (detail && detail.images) || {};
   for (const [kind] of IMAGE_KINDS) set(`image-${kind}`, imageText(images[kind]));
-  termChecks("genre", "genres-list", detail ? (detail.genres || []).map((term) => term.slug) : []);
-  termChecks("category", "categories-list", detail ? (detail.categories || []).map((term) => term.slug) : []);
+  termChecks("genre", "genres-list", detail ? detail.genres || [] : []);
+  termChecks("category", "categories-list", detail ? detail.categories || [] : []);
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
   for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
 }
@@ -470,6 +481,7 @@ async function saveTitle() {
   setText("editor-status", message);
   notify(message);
   if (creating) loadTitles().catch(() => null); // the new title in the list
+  else refreshRow(detail);
 }
 
 function wireEditor() {
@@ -491,7 +503,7 @@ function wireEditor() {
       const detail = state.title;
       if (!detail || !window.confirm(`Delete “${detail.title}”? It disappears everywhere; you can restore it later.`)) return;
       await apiOk("DELETE", `/catalog/titles/${encodeURIComponent(detail.id)}`);
-      await reloadTitle().catch(() => null);
+      refreshRow(await reloadTitle().catch(() => null));
       setText("editor-status", `Deleted “${detail.title}”.`);
       notify(`Deleted “${detail.title}”.`);
     }),
@@ -500,6 +512,7 @@ function wireEditor() {
     busy(form, async () => {
       const detail = await apiOk("POST", `/catalog/titles/${encodeURIComponent(state.title.id)}/restore`);
       openEditor(detail, { focus: false });
+      refreshRow(detail);
       setText("editor-status", `Restored “${detail.title}”.`);
       notify(`Restored “${detail.title}”.`);
     }),
@@ -982,7 +995,56 @@ async function postImport(text, type, dryRun) {
   return data;
 }
 
-function renderReport(report) {
+/** The cells of a CSV text (RFC 4180: quoted cells, doubled quotes, CRLF or LF), row by row. */
+function csvRows(text) {
+  const rows = [];
+  let row = [];
+  let cell = "";
+  let quoted = false;
+  const source = text.replace(/^\uFEFF/, "");
+  for (let i = 0; i < source.length; i++) {
+    const char = source[i];
+    if (quoted) {
+      if (char === '"' && source[i + 1] === '"') {
+        cell += '"';
+        i += 1;
+      } else if (char === '"') quoted = false;
+      else cell += char;
+    } else if (char === '"') quoted = true;
+    else if (char === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (char === "\n" || char === "\r") {
+      if (char === "\r" && source[i + 1] === "\n") i += 1;
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+    } else cell += char;
+  }
+  if (cell || row.length) {
+    row.push(cell);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** The title each row of the import names (numbered as the report numbers them: from 1, data rows only). */
+function rowNames(format, payload) {
+  try {
+    if (format === "json") {
+      const titles = JSON.parse(payload).titles;
+      return Array.isArray(titles) ? titles.map((row) => (row && typeof row.title === "string" ? row.title : "")) : [];
+    }
+    const [header, ...rows] = csvRows(payload);
+    const column = (header || []).map((name) => name.trim().toLowerCase()).indexOf("title");
+    return rows.filter((cells) => cells.some((cell) => cell.trim())).map((cells) => (column >= 0 ? (cells[column] || "").trim() : ""));
+  } catch {
+    return [];
+  }
+}
+
+function renderReport(report, names = []) {
   const box = $("import-report");
   const verb = report.dry_run ? "would be" : "";
   setText(
@@ -1001,8 +1063,8 @@ function renderReport(report) {
           "td",
           {},
           row.id
-            ? el("a", { href: `/console/?id=${encodeURIComponent(row.id)}`, text: row.slug || row.id, on: { click: (event) => { event.preventDefault(); openTitle(row.id); } } })
-            : textOf(row.slug) || "—",
+            ? el("a", { href: `/console/?id=${encodeURIComponent(row.id)}`, text: names[row.row - 1] || row.slug || row.id, on: { click: (event) => { event.preventDefault(); openTitle(row.id); } } })
+            : names[row.row - 1] || textOf(row.slug) || "—",
         ),
         el(
           "td",
@@ -1058,8 +1120,12 @@ function wireImport() {
       }
       try {
         const report = await postImport(payload, format === "json" ? "application/json" : "text/csv", $("import-dry-run").checked);
-        renderReport(report);
+        renderReport(report, rowNames(format, payload));
         notify(`Import done: ${report.imported} imported, ${report.updated} updated, ${report.rejected} rejected.`);
+        if (!report.dry_run && (report.imported || report.updated)) {
+          await loadTerms(); // the genres and categories the import created
+          loadTitles().catch(() => null); // and the titles it made
+        }
       } catch (error) {
         if (error instanceof ApiError) {
           slot.textContent = error.message;

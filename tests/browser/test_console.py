@@ -27,12 +27,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP_SECONDS = 3.0
+PART_BYTES = 5 * 1024 * 1024  # the smallest multipart threshold and part size the settings allow
 
 
 @pytest.fixture(scope="module")
 def live_server() -> Iterator[LiveServer]:
-    """The dev server with the cheapest x264 preset (the worker in this process reads the same settings)."""
-    with serving(LiveServer(), MEDIA_X264_PRESET="ultrafast") as server:
+    """The dev server with the cheapest x264 preset and the smallest multipart threshold and part size.
+
+    The worker run in this process reads the same settings."""
+    with serving(
+        LiveServer(),
+        MEDIA_X264_PRESET="ultrafast",
+        MEDIA_MULTIPART_THRESHOLD_BYTES=str(PART_BYTES),  # the smallest allowed: parts above 5 MiB
+        MEDIA_PART_BYTES=str(PART_BYTES),
+    ) as server:
         yield server
 
 
@@ -197,6 +205,341 @@ async def test_a_content_manager_creates_a_title_uploads_a_clip_and_sees_it_play
         )
         assert overflow <= 1, (overflow, wide)
         await page.screenshot(path=str(artefacts_dir() / "console-upload-phone.png"), full_page=True)
+    finally:
+        await page.context.close()
+    assert not problems.items, problems.items
+
+
+async def ready(page: Page, path: str) -> None:
+    await page.goto(path)
+    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+
+
+def storage_part(url: str) -> int:
+    """The part number of a multipart part PUT to the dev server's storage (0: a single PUT)."""
+    found = re.search(r"[?&]part=(\d+)", url)
+    return int(found.group(1)) if found else 0
+
+
+@pytest.mark.slow
+async def test_a_multipart_upload_resumes_after_a_reload_without_sending_stored_parts_again(
+    browser: Browser,
+    live_server: LiveServer,
+    manager: SignedIn,
+    db: psycopg.AsyncConnection[Any],
+    tmp_path: Path,
+) -> None:
+    from tests.support.catalog_factory import title
+    from tests.transcoding.jobs_support import clip
+
+    title_id = await title(db, f"Console resume {uuid.uuid4().hex[:8]}", status="draft")
+    # A real clip padded with random bytes (nothing compresses them away) to just above the threshold:
+    # two parts, 5 MiB and the rest.
+    file = clip(tmp_path / "resume-clip.mp4", seconds=1.0, audio_languages=("eng",))
+    with file.open("ab") as handle:
+        handle.write(os.urandom(PART_BYTES + 300_000 - file.stat().st_size))
+    size = file.stat().st_size
+    page, problems = await signed_in_page(browser, live_server.base_url, manager)
+    page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" while the upload runs: yes
+    sent: list[int] = []  # part numbers of the PUTs the browser sent to storage
+    stored: list[int] = []  # ... and of those storage answered
+    page.on(
+        "request",
+        lambda r: sent.append(storage_part(r.url)) if "/_storage/" in r.url and r.method == "PUT" else None,
+    )
+    page.on(
+        "requestfinished",
+        lambda r: stored.append(storage_part(r.url)) if "/_storage/" in r.url and r.method == "PUT" else None,
+    )
+    held: list[Any] = []
+    holding = [True]
+
+    async def hold_second_part(route: Any) -> None:
+        if holding[0] and route.request.method == "PUT" and storage_part(route.request.url) == 2:
+            held.append(route)  # never answered: the reload below drops it
+        else:
+            await route.continue_()
+
+    await page.route(re.compile(r"/_storage/"), hold_second_part)
+    try:
+        await ready(page, f"/console/upload/?title={title_id}")
+        await expect(page.locator("#resume-panel")).to_be_hidden()
+        await page.get_by_label("Video file").set_input_files(str(file))
+        async with page.expect_request_finished(
+            lambda r: "/_storage/" in r.url and storage_part(r.url) == 1
+        ) as first:
+            await page.get_by_role("button", name="Upload", exact=True).click()
+        assert (await (await first.value).response()).status == 200  # type: ignore[union-attr]
+        await expect(page.locator("#upload-status")).to_contain_text("Uploading resume-clip.mp4")
+        assert held, "part 2 was never sent"
+        row = await (
+            await db.execute(
+                "select state, upload_id is not null from public.media_sources where title_id = %s",
+                (title_id,),
+            )
+        ).fetchone()
+        assert row == ("uploading", True), row
+
+        # The reload drops the held part; the page offers to resume the unfinished upload.
+        await ready(page, f"/console/upload/?title={title_id}")
+        holding[0] = False
+        panel = page.locator("#resume-panel")
+        await expect(panel).to_be_visible()
+        await expect(panel.get_by_role("heading", name="Unfinished upload")).to_be_visible()
+        await expect(panel).to_contain_text("resume-clip.mp4")
+        await expect(panel).to_contain_text("1 of 2 parts")
+        await page.screenshot(path=str(artefacts_dir() / "console-upload-resume.png"), full_page=True)
+
+        # The same file again: only the missing part goes to storage, then the upload completes.
+        await page.get_by_label("Video file").set_input_files(str(file))
+        await expect(page.get_by_role("button", name="Resume the upload")).to_be_visible()
+        await page.get_by_role("button", name="Resume the upload").click()
+        await expect(page.locator("#upload-status")).to_contain_text("Uploaded resume-clip.mp4")
+        await expect(page.locator("#job-state")).to_have_attribute("data-state", "queued")
+        await expect(panel).to_be_hidden()
+        assert await page.locator("#upload-progress").evaluate("node => node.value") == 100
+        assert sorted(stored) == [1, 2], (sent, stored)  # each part stored once
+        assert sent.count(1) == 1, sent  # the stored part was not sent again after the reload
+        source = await (
+            await db.execute(
+                "select state, size_bytes from public.media_sources where title_id = %s", (title_id,)
+            )
+        ).fetchall()
+        assert source == [("uploaded", size)], source
+        await page.screenshot(path=str(artefacts_dir() / "console-upload-resumed.png"), full_page=True)
+    finally:
+        await page.context.close()
+    assert not problems.items, problems.items
+
+
+async def test_a_bulk_import_reports_each_row(
+    browser: Browser,
+    live_server: LiveServer,
+    manager: SignedIn,
+    db: psycopg.AsyncConnection[Any],
+    tmp_path: Path,
+) -> None:
+    good = f"Imported film {uuid.uuid4().hex[:8]}"
+    bad = f"Broken film {uuid.uuid4().hex[:8]}"
+    csv_file = tmp_path / "import.csv"
+    csv_file.write_text(
+        "title,kind,release_year,rating_system,rating,genres\n"
+        f"{good},movie,2021,mpaa,PG,Drama|Console import\n"
+        f"{bad},movie,1700,mpaa,PG,Drama\n",
+        encoding="utf-8",
+    )
+    page, problems = await signed_in_page(browser, live_server.base_url, manager)
+    try:
+        await ready(page, "/console/")
+        section = page.locator("#import-section")
+        await section.get_by_label("File").set_input_files(str(csv_file))
+        await expect(page.locator("#import-text")).to_have_value(re.compile(re.escape(good)))
+        await expect(page.locator("#import-format")).to_have_value("csv")
+        await section.get_by_role("button", name="Import").click()
+        report = page.locator("#import-report")
+        await expect(report).to_be_visible()
+        await expect(page.locator("#import-counts")).to_have_text("1 imported, 0 updated, 1 rejected.")
+        rows = page.locator("#import-table tbody tr")
+        await expect(rows).to_have_count(2)
+        await expect(rows.nth(0)).to_contain_text("Imported")
+        await expect(rows.nth(0).get_by_role("link")).to_have_text(good)
+        await expect(rows.nth(1)).to_contain_text("Rejected")
+        await expect(rows.nth(1)).to_contain_text(bad)  # named from the file: the API gives no slug
+        await expect(rows.nth(1)).to_contain_text("release_year")
+        await expect(rows.nth(1)).to_contain_text("greater than or equal to 1870")
+        stored = await (
+            await db.execute(
+                "select title, release_year, rating from public.catalog_titles where title in (%s, %s)",
+                (good, bad),
+            )
+        ).fetchall()
+        assert stored == [(good, 2021, "PG")], stored
+        await expect(page.locator("#titles-summary")).not_to_have_text("Loading titles…")  # the list reloaded
+        await page.screenshot(path=str(artefacts_dir() / "console-import-report.png"), full_page=True)
+
+        # The imported row links to its title in the editor.
+        await rows.nth(0).get_by_role("link").click()
+        await expect(page.locator("#editor-title")).to_have_text(f"Edit “{good}”")
+        await expect(page.get_by_label("Drama", exact=True)).to_be_checked()
+        await expect(page.get_by_label("Console import", exact=True)).to_be_checked()  # a genre it created
+    finally:
+        await page.context.close()
+    assert not problems.items, problems.items
+
+
+async def test_a_content_manager_edits_a_title_and_adds_a_season_with_an_episode(
+    browser: Browser,
+    live_server: LiveServer,
+    manager: SignedIn,
+    db: psycopg.AsyncConnection[Any],
+) -> None:
+    from tests.support.catalog_factory import title
+
+    name = f"Console series {uuid.uuid4().hex[:8]}"
+    title_id = await title(db, name, kind="series", status="draft", synopsis_short="Old synopsis.")
+    page, problems = await signed_in_page(browser, live_server.base_url, manager)
+    try:
+        await ready(page, f"/console/?id={title_id}")
+        editor = page.locator("#editor")
+        await expect(page.locator("#editor-title")).to_have_text(f"Edit “{name}”")
+        form = page.locator("#title-form")
+        await expect(form.get_by_label("Short synopsis")).to_have_value("Old synopsis.")
+        await expect(form.get_by_label("Status")).to_have_value("draft")
+        await form.get_by_label("Short synopsis").fill(
+            "A family of projectionists keeps the last cinema open."
+        )
+        await form.get_by_label("Status").select_option("published")
+        await page.get_by_role("button", name="Save title").click()
+        await expect(page.locator("#editor-status")).to_have_text(f"Saved “{name}”.")
+        await expect(page.locator("#editor-meta")).to_contain_text("Published")
+        stored = await (
+            await db.execute(
+                "select synopsis_short, status from public.catalog_titles where id = %s", (title_id,)
+            )
+        ).fetchone()
+        assert stored == ("A family of projectionists keeps the last cinema open.", "published"), stored
+
+        # A season, then an episode in it.
+        seasons = editor.locator("#seasons-section")
+        await expect(seasons).to_be_visible()
+        await seasons.get_by_label("Season number").first.fill("1")
+        await seasons.get_by_label("Name").fill("The first reel")
+        await seasons.get_by_role("button", name="Add season").click()
+        season = seasons.locator("section.season")
+        await expect(
+            season.get_by_role("heading", name="Season 1 · The first reel (0 episodes)")
+        ).to_be_visible()
+        add_episode = season.get_by_role("form", name="Add an episode to season 1")
+        await expect(add_episode.get_by_label("Episode number")).to_have_value("1")
+        await add_episode.get_by_label("Episode name").fill("Opening night")
+        await add_episode.get_by_label("Runtime in minutes").fill("42")
+        await add_episode.get_by_role("button", name="Add episode").click()
+        await expect(
+            season.get_by_role("heading", name="Season 1 · The first reel (1 episode)")
+        ).to_be_visible()
+        episode_row = season.locator("table tbody tr").first
+        await expect(episode_row).to_contain_text("Opening night")
+        await expect(episode_row).to_contain_text("42 min")
+        await expect(
+            episode_row.get_by_role("link", name="Upload a video for episode 1, Opening night")
+        ).to_have_attribute(
+            "href", re.compile(rf"/console/upload/\?title={title_id}&episode=[0-9a-f-]{{36}}$")
+        )
+        episodes = await (
+            await db.execute(
+                "select s.number, s.name, e.number, e.name, e.runtime_minutes from public.catalog_episodes e"
+                " join public.catalog_seasons s on s.id = e.season_id where e.title_id = %s",
+                (title_id,),
+            )
+        ).fetchall()
+        assert episodes == [(1, "The first reel", 1, "Opening night", 42)], episodes
+        row = page.locator(f'#titles-table tr[data-id="{title_id}"]')
+        await expect(row).to_contain_text("Published")
+        await page.screenshot(path=str(artefacts_dir() / "console-title-edited.png"), full_page=True)
+    finally:
+        await page.context.close()
+    assert not problems.items, problems.items
+
+
+SRT = """1
+00:00:00,500 --> 00:00:02,000
+The projector is warming up.
+
+2
+00:00:02,500 --> 00:00:04,000
+Lights down, please.
+"""
+
+
+async def test_subtitles_are_uploaded_and_listed(
+    browser: Browser,
+    live_server: LiveServer,
+    manager: SignedIn,
+    db: psycopg.AsyncConnection[Any],
+    tmp_path: Path,
+) -> None:
+    from tests.support.catalog_factory import title
+
+    title_id = await title(db, f"Console subtitles {uuid.uuid4().hex[:8]}", status="draft")
+    srt = tmp_path / "english.srt"
+    srt.write_text(SRT, encoding="utf-8")
+    page, problems = await signed_in_page(browser, live_server.base_url, manager)
+    try:
+        await ready(page, f"/console/upload/?title={title_id}")
+        panel = page.locator("#subtitles-panel")
+        await expect(panel.locator("tbody")).to_contain_text("No subtitles yet.")
+        await panel.get_by_role("textbox", name="Language").fill("en")
+        await panel.get_by_role("textbox", name="Label").fill("English")
+        await panel.get_by_label("SDH").check()
+        await panel.get_by_label("Subtitle file").set_input_files(str(srt))
+        await panel.get_by_role("button", name="Add subtitles").click()
+        row = panel.locator("tbody tr").first
+        await expect(row).to_contain_text("English")
+        await expect(row.get_by_role("rowheader")).to_have_text("en")
+        await expect(row).to_contain_text("SDH")
+        await expect(row.locator("td").nth(2)).to_have_text("2")  # cues
+        await expect(panel.get_by_role("textbox", name="Language")).to_have_value("")  # the form is reset
+        stored = await (
+            await db.execute(
+                "select language, label, sdh, cue_count from public.media_subtitles where title_id = %s",
+                (title_id,),
+            )
+        ).fetchall()
+        assert stored == [("en", "English", True, 2)], stored
+        await page.screenshot(path=str(artefacts_dir() / "console-subtitles.png"), full_page=True)
+
+        # Listed again after a reload.
+        await ready(page, f"/console/upload/?title={title_id}")
+        await expect(panel.locator("tbody tr")).to_have_count(1)
+        await expect(panel.locator("tbody tr").first).to_contain_text("English")
+    finally:
+        await page.context.close()
+    assert not problems.items, problems.items
+
+
+@pytest.mark.slow
+async def test_a_failed_transcode_shows_its_code_and_reason(
+    browser: Browser,
+    live_server: LiveServer,
+    manager: SignedIn,
+    db: psycopg.AsyncConnection[Any],
+    tmp_path: Path,
+) -> None:
+    from shared.infra.loop_local import reset_all
+    from tests.support.catalog_factory import title
+    from tests.transcoding.jobs_support import park_foreign_jobs, work
+
+    title_id = await title(db, f"Console failure {uuid.uuid4().hex[:8]}", status="draft")
+    fake = tmp_path / "not-a-video.mp4"
+    fake.write_text("This is a shopping list, not a film.\n" * 200, encoding="utf-8")
+    page, problems = await signed_in_page(browser, live_server.base_url, manager)
+    try:
+        await ready(page, f"/console/upload/?title={title_id}")
+        await park_foreign_jobs(db)
+        await page.get_by_label("Video file").set_input_files(str(fake))
+        await page.get_by_role("button", name="Upload", exact=True).click()
+        await expect(page.locator("#upload-status")).to_contain_text("Uploaded not-a-video.mp4")
+        try:
+            outcomes = await work(kinds=["transcode.run", "events.deliver"])
+        finally:
+            await reset_all()
+        assert any(kind == "transcode.run" for kind, _ in outcomes), outcomes
+        job = await (
+            await db.execute(
+                "select j.state, j.failure_code, j.failure_reason from public.transcode_jobs j"
+                " join public.media_sources s on s.id = j.source_id where s.title_id = %s",
+                (title_id,),
+            )
+        ).fetchone()
+        assert job is not None and job[0] == "failed" and job[1] and job[2], job
+        await expect(page.locator("#job-state")).to_have_attribute("data-state", "failed", timeout=20_000)
+        failure = page.locator("#job-failure")
+        await expect(failure).to_be_visible()
+        await expect(failure).to_contain_text(f"({job[1]})")
+        await expect(failure).to_contain_text(job[2][:60])
+        await expect(page.locator("#preview-panel")).to_be_hidden()
+        await expect(page.locator("#job-cancel")).to_be_hidden()
+        await page.screenshot(path=str(artefacts_dir() / "console-transcode-failed.png"), full_page=True)
     finally:
         await page.context.close()
     assert not problems.items, problems.items
