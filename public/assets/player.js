@@ -37,6 +37,9 @@ import {
 
 const DEVICE_KEY = "cinema.device_id";
 const POSITION_EVERY_MS = 10_000;
+// The first position is saved soon after playback starts: the title joins Continue watching at once
+// (the first write reaches the database directly), so leaving early never races the next page's read.
+const FIRST_POSITION_MS = 3_000;
 const SEEK_STEP = 10;
 const VOLUME_STEP = 0.1;
 const NEXT_LEAD_SECONDS = 20; // the next-episode prompt shows this long before the end (or at the credits)
@@ -79,6 +82,7 @@ let hls = null;
 let freshToken = null;
 let heartbeatTimer = null;
 let positionTimer = null;
+let firstPositionTimer = null;
 let sequence = 0;
 let ended = false; // the session was deleted (or the server ended it)
 
@@ -497,11 +501,16 @@ function startTimers() {
   positionTimer = setInterval(() => {
     if (!video.paused) savePosition();
   }, POSITION_EVERY_MS);
+  firstPositionTimer = setTimeout(() => {
+    if (!video.paused) savePosition();
+  }, FIRST_POSITION_MS);
 }
 
 function stopTimers() {
   if (heartbeatTimer !== null) clearInterval(heartbeatTimer);
   if (positionTimer !== null) clearInterval(positionTimer);
+  if (firstPositionTimer !== null) clearTimeout(firstPositionTimer);
+  firstPositionTimer = null;
   heartbeatTimer = null;
   positionTimer = null;
 }

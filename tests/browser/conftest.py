@@ -6,10 +6,13 @@ import asyncio
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import psycopg
 import pytest
 
 from tests.support.identity import random_ip
@@ -138,3 +141,46 @@ async def page(browser: Browser, live_server: LiveServer) -> AsyncIterator[Page]
     finally:
         await context.close()
     assert not problems.items, problems.items
+
+
+async def transcoded_title(
+    database_url: str,
+    folder: Path,
+    name: str,
+    *,
+    seconds: float = 16.0,
+    audio_languages: tuple[str, ...] = ("eng",),
+    **fields: Any,
+) -> uuid.UUID:
+    """A published title (catalog_factory.title's `fields`) whose current asset is a real transcode.
+
+    A generated 640x360 clip of `seconds`, cheap encode settings (ultrafast, the first two rungs), run by the
+    real worker dispatch in this process, as tests/browser/test_watch_page.py makes its free title.
+    """
+    from shared.infra.loop_local import reset_all
+    from shared.settings import get_settings
+    from tests.support import catalog_factory as factory
+    from tests.transcoding.jobs_support import clip, make_source, park_foreign_jobs, queue_job, work
+
+    file = clip(
+        folder / "source.mp4", seconds=seconds, width=640, height=360, audio_languages=audio_languages
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDIA_X264_PRESET", "ultrafast")
+        patch.setenv("MEDIA_FIRST_RUNGS", "2")
+        get_settings.cache_clear()
+        await reset_all()
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                database_url, autocommit=True, prepare_threshold=None
+            ) as db:
+                await park_foreign_jobs(db)
+                title_id = await factory.title(db, name, **fields)
+                source_id, _ = await make_source(db, file, title_id=title_id)
+                await queue_job(database_url, source_id)
+                outcomes = await work(kinds=["transcode.run", "events.deliver"])
+                assert ("transcode.run", "done") in outcomes, outcomes
+        finally:
+            get_settings.cache_clear()
+            await reset_all()
+    return title_id
