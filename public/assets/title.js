@@ -84,6 +84,15 @@ function newKey() {
 
 // --- the title ----------------------------------------------------------------------------------------------
 
+/** Lay the hero out for the art there is (the HTML reserves room for both) and show its text. */
+function showHero({ backdrop = false, poster = false } = {}) {
+  const hero = $("hero");
+  hero.classList.toggle("has-backdrop", backdrop);
+  hero.classList.toggle("has-poster", poster);
+  $("poster").hidden = !poster;
+  hero.classList.remove("loading");
+}
+
 function renderHero(title) {
   document.title = `${title.title} · Cinema Online`;
   $("title-name").textContent = title.title;
@@ -95,14 +104,10 @@ function renderHero(title) {
   if (backdrop) {
     $("backdrop").src = backdrop;
     $("backdrop").hidden = false;
-    $("hero").classList.add("has-backdrop");
   }
   const poster = imageUrl(title.images, "poster", 342);
-  if (poster) {
-    $("poster").src = poster;
-    $("poster").hidden = false;
-    $("hero").classList.add("has-poster");
-  }
+  if (poster) $("poster").src = poster;
+  showHero({ backdrop: Boolean(backdrop), poster: Boolean(poster) });
   const meta = [];
   if (title.release_year) meta.push(el("span", { text: String(title.release_year) }));
   if (title.kind === "series") {
@@ -722,6 +727,7 @@ function notFound(text) {
   document.title = "Title not found · Cinema Online";
   $("title-name").textContent = "Title not found";
   $("hero").classList.add("missing");
+  showHero();
   if (text) $("not-found-text").textContent = text;
   $("not-found").hidden = false;
 }
@@ -741,6 +747,7 @@ startPage(
     }
     if (!result.ok) {
       $("title-name").textContent = "This title could not be loaded";
+      showHero();
       $("error").textContent = problemText(result);
       return;
     }
@@ -753,7 +760,7 @@ startPage(
     renderPlay();
     wireTrailer(title);
     $("actions").hidden = false;
-    const waits = [loadAccess().catch(showError)];
+    const waits = [loadAccess().catch(showError).finally(() => document.querySelector(".title-body").classList.remove("pending"))];
     if (state.profile) {
       $("my-list").hidden = false;
       $("my-list").addEventListener("click", toggleList);
