@@ -24,6 +24,15 @@ const DETAIL_CONCURRENCY = 6;
 const MANAGER_ROLES = new Set(["content_manager", "admin"]);
 const STATUS_NAMES = { draft: "Draft", scheduled: "Scheduled", published: "Published", archived: "Archived" };
 const KIND_NAMES = { movie: "Movie", series: "Series" };
+// How a title is offered (catalog_titles.access): the select's labels, and the list's short names.
+const ACCESS_CHOICES = [
+  ["subscription", "Subscription (plans from the minimum tier up)"],
+  ["transactional", "Rent or buy only"],
+  ["free", "Free (no plan needed)"],
+  ["free_with_ads", "Free with ads"],
+];
+const ACCESS_NAMES = { subscription: "Subscription", transactional: "Rent or buy", free: "Free", free_with_ads: "Free with ads" };
+const DEFAULT_MIN_TIER = 1; // the API's default (a tier-1 subscription title)
 const IMAGE_KINDS = [
   ["poster", "Poster (2:3)"],
   ["backdrop", "Backdrop (16:9)"],
@@ -35,7 +44,7 @@ const NUMBER_FIELDS = ["release_year", "runtime_minutes"];
 const LIST_FIELDS = ["countries", "audio_languages", "subtitle_languages", "tags", "country_allow", "country_deny"];
 const COUNTRY_FIELDS = new Set(["countries", "country_allow", "country_deny"]);
 const DATETIME_FIELDS = ["publish_at", "available_from", "available_until"];
-const NEVER_NULL = new Set(["kind", "title", "slug", "maturity_level", "status"]);
+const NEVER_NULL = new Set(["kind", "title", "slug", "maturity_level", "status", "access", "min_tier"]);
 const IMPORT_STATUS = { imported: "Imported", updated: "Updated", rejected: "Rejected" };
 
 const state = {
@@ -171,8 +180,16 @@ function statusBadge(status) {
   return el("span", { class: `badge status-${status || "unknown"}`, text: STATUS_NAMES[status] || "—" });
 }
 
+/** "Subscription · tier 2+", "Rent or buy", ... ("—" when unknown). */
+function accessText(access, minTier) {
+  if (!access) return "—";
+  const name = ACCESS_NAMES[access] || access;
+  return access === "subscription" && Number.isInteger(minTier) ? `${name} · tier ${minTier}+` : name;
+}
+
 function titleRowElement(item, detail) {
   const status = detail && detail.publishing ? detail.publishing.status : "";
+  const offered = detail || item;
   const edit = el("button", {
     type: "button",
     class: "small",
@@ -193,6 +210,7 @@ function titleRowElement(item, detail) {
     el("td", { text: KIND_NAMES[item.kind] || item.kind }),
     el("td", { text: textOf(item.release_year ?? item.year) || "—" }),
     el("td", {}, statusBadge(status)),
+    el("td", { class: "access", text: accessText(offered.access, offered.min_tier) }),
     el("td", { text: item.rating || item.maturity_level || "—" }),
     el("td", { class: "row-actions" }, edit, " ", upload),
   );
@@ -248,7 +266,18 @@ async function loadTitles({ more = false } = {}) {
   return shown;
 }
 
+/** The list's Access column (after Status): the page's table head predates it. */
+function addAccessColumn() {
+  const head = $("titles-table").querySelector("thead tr");
+  if (!head || head.querySelector("th.access")) return;
+  const status = [...head.children].find((th) => th.textContent.trim() === "Status");
+  const th = el("th", { scope: "col", class: "access", text: "Access" });
+  if (status) status.after(th);
+  else head.insertBefore(th, head.children[4] || null);
+}
+
 function wireTitlesList() {
+  addAccessColumn();
   const form = $("titles-filter");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -275,6 +304,55 @@ function buildImageFields() {
       ),
     ),
   );
+}
+
+/** The access select and the minimum tier (shown for subscription only), where the page had a note. */
+function buildAccessFields() {
+  const select = el(
+    "select",
+    { id: "f-access", name: "access", "aria-describedby": "f-access-hint f-access-error" },
+    ...ACCESS_CHOICES.map(([value, label]) => el("option", { value, text: label })),
+  );
+  const tier = el("input", {
+    id: "f-min_tier",
+    name: "min_tier",
+    type: "number",
+    min: "0",
+    max: "10",
+    step: "1",
+    inputmode: "numeric",
+    "aria-describedby": "f-min_tier-hint f-min_tier-error",
+  });
+  const block = el(
+    "div",
+    { class: "grid", id: "access-fields" },
+    el(
+      "div",
+      { class: "field" },
+      el("label", { for: "f-access", text: "How it is offered" }),
+      select,
+      el("p", { id: "f-access-hint", class: "hint", text: "Rent or buy only: viewers need a rental or purchase of it. Subscription titles can be rented or bought too when they have offers." }),
+      el("p", { id: "f-access-error", class: "field-error" }),
+    ),
+    el(
+      "div",
+      { class: "field", id: "min-tier-field" },
+      el("label", { for: "f-min_tier", text: "Minimum plan tier" }),
+      tier,
+      el("p", { id: "f-min_tier-hint", class: "hint", text: "0 to 10: plans of this tier and above include it (0: every plan)." }),
+      el("p", { id: "f-min_tier-error", class: "field-error" }),
+    ),
+  );
+  const fieldset = $("f-country_deny").closest("fieldset");
+  const note = [...fieldset.querySelectorAll("p.hint")].find((p) => /offered/i.test(p.textContent));
+  if (note) note.replaceWith(block);
+  else fieldset.append(block);
+  select.addEventListener("change", showMinTier);
+}
+
+/** The minimum tier only means something for subscription titles. */
+function showMinTier() {
+  $("min-tier-field").hidden = $("f-access").value !== "subscription";
 }
 
 function termChecks(kind, listId, chosen) {
@@ -319,6 +397,9 @@ function formValues() {
   values.rating_system = get("rating_system") || null;
   values.maturity_level = get("maturity_level") || null;
   values.status = get("status");
+  values.access = get("access");
+  const tier = get("min_tier").trim();
+  values.min_tier = tier === "" ? null : Number(tier);
   for (const name of DATETIME_FIELDS) values[name] = fromLocalInput(get(name));
   values.images = {};
   for (const [kind] of IMAGE_KINDS) values.images[kind] = imageRef(get(`image-${kind}`));
@@ -346,6 +427,9 @@ function fillForm(detail) {
   set("rating_system", detail ? detail.rating_system : "");
   set("maturity_level", detail ? detail.maturity_level : "");
   set("status", publishing.status || "draft");
+  set("access", (detail && detail.access) || "subscription");
+  set("min_tier", detail && Number.isInteger(detail.min_tier) ? detail.min_tier : DEFAULT_MIN_TIER);
+  showMinTier();
   for (const name of DATETIME_FIELDS) set(name, toLocalInput(publishing[name]));
   const images = (detail && detail.images) || {};
   for (const [kind] of IMAGE_KINDS) set(`image-${kind}`, imageText(images[kind]));
@@ -436,6 +520,8 @@ function titleChanges(values) {
     if (creating ? value !== null : !same(value, state.snapshot.images[kind])) images[kind] = value;
   }
   if (Object.keys(images).length) body.images = images;
+  // A hidden tier is not the manager's choice: the stored one stays for a later switch back.
+  if (values.access !== "subscription") delete body.min_tier;
   // Scheduling needs its publish time with it; the availability window is checked as a whole.
   if (!creating && ("status" in body || "publish_at" in body) && values.status === "scheduled") {
     body.status = values.status;
@@ -486,6 +572,7 @@ async function saveTitle() {
 
 function wireEditor() {
   buildImageFields();
+  buildAccessFields();
   const form = $("title-form");
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -49,6 +49,8 @@ TITLE_COLUMNS = (
     "available_until",
     "country_allow",
     "country_deny",
+    "access",
+    "min_tier",
 )
 SEASON_COLUMNS = ("number", "name", "synopsis", "release_date", "images")
 EPISODE_COLUMNS = ("number", "name", "synopsis", "runtime_minutes", "release_date", "images")

@@ -68,7 +68,10 @@ async def _title(tx: Tx, title_id: uuid.UUID) -> TitleDetail:
     responses=permission_responses({409: ["slug_taken", "imdb_id_taken"], 422: _INVALID}),
 )
 async def create_title(body: TitleCreate, tx: Tx, caller: CanWriteCatalog, meta: Meta) -> TitleDetail:
-    """A draft unless `status` says otherwise; the slug is made from the title when left out."""
+    """A draft unless `status` says otherwise; the slug is made from the title when left out.
+
+    Offered as a tier-1 subscription title unless `access` (and `min_tier`) say otherwise.
+    """
     row = await service.create_title(tx, data=body, actor=_actor(caller, meta))
     return await _title(tx, row["id"])
 
@@ -82,7 +85,10 @@ async def create_title(body: TitleCreate, tx: Tx, caller: CanWriteCatalog, meta:
 async def update_title(
     title_id: TitleId, body: TitleUpdate, tx: Tx, caller: CanWriteCatalog, meta: Meta
 ) -> TitleDetail:
-    """Omitted fields stay; null clears an optional field; `images` merges by kind."""
+    """Omitted fields stay; null clears an optional field; `images` merges by kind.
+
+    A change of `access` or `min_tier` applies to the next playback start and licence request.
+    """
     await service.patch_title(tx, title_id=title_id, data=body, actor=_actor(caller, meta))
     return await _title(tx, title_id)
 
@@ -303,7 +309,10 @@ async def create_person(body: PersonCreate, tx: Tx, caller: CanWriteCatalog, met
 async def update_person(
     person_id: PersonId, body: PersonUpdate, tx: Tx, caller: CanWriteCatalog, meta: Meta
 ) -> PersonDetail:
-    """Omitted fields stay; null clears an optional field; `images` merges by kind."""
+    """Omitted fields stay; null clears an optional field; `images` merges by kind.
+
+    A change of `access` or `min_tier` applies to the next playback start and licence request.
+    """
     await people.update_person(tx, person_id=person_id, data=body, actor=_actor(caller, meta))
     return await reads.person_detail(tx, person_id=person_id)
 

@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from shared.catalog.schemas import RatingSystem, TitleKind, TitleStatus
 from shared.catalog_admin import codes
+from shared.entitlements.schemas import Access
 from shared.profiles.schemas import MaturityLevel
 
 _FORBID = ConfigDict(extra="forbid")
@@ -228,6 +229,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
 Rating = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=20)]
+# The plan tiers of entitlements.tier (catalog_titles_min_tier_check): 0 = any subscription.
+Tier = Annotated[int, Field(ge=0, le=10)]
 
 
 class TitleUpdate(BaseModel):
@@ -236,6 +239,8 @@ class TitleUpdate(BaseModel):
     `images` merges by kind (a kind set to null is removed). `maturity_level` is derived from
     `rating_system` + `rating`; set it directly only for unrated titles. A `release_date` sets the
     `release_year`. Status and availability can also be changed here (same rules as their own endpoints).
+    `access` says how the title is offered; `min_tier` only matters for `subscription` (kept otherwise, so
+    switching back restores it).
     """
 
     model_config = _FORBID
@@ -266,6 +271,16 @@ class TitleUpdate(BaseModel):
     available_until: AwareDatetime | None = None
     country_allow: Countries | None = Field(default=None, description="empty: everywhere")
     country_deny: Countries | None = None
+    access: Access | None = Field(
+        default=None,
+        description="how the title is offered: free, free_with_ads (free with adverts), subscription (a plan "
+        "of at least min_tier, or a rental or purchase of it), transactional (a rental or purchase only); "
+        "subscription on creation when left out",
+    )
+    min_tier: Tier | None = Field(
+        default=None,
+        description="the lowest plan tier that includes it (access=subscription); 1 when left out",
+    )
 
     _nulls = field_validator(
         "kind",
@@ -281,6 +296,8 @@ class TitleUpdate(BaseModel):
         "status",
         "country_allow",
         "country_deny",
+        "access",
+        "min_tier",
         mode="before",
     )(_reject_null)
 

@@ -157,6 +157,10 @@ async def update_title(conn: Any, *, title_id: uuid.UUID, changes: dict[str, Any
     row, changed = await write_title(conn, current=current, changes=changes)
     if changed:
         await record(conn, actor, "catalog_updated", entity="title", entity_id=title_id, changed=changed)
+        # The purge covers `access`/`min_tier` too (the title page shows them). No entitlement cache needs
+        # dropping: it holds a user's entitlement rows only, weighed against the title's access model read
+        # from the database at each session start and licence request (heartbeats of an open session keep
+        # the model it started with).
         await invalidate([title_id])
     return row
 

@@ -142,27 +142,35 @@ async def test_a_content_manager_creates_a_title_uploads_a_clip_and_sees_it_play
         await form.get_by_label("Rating system").select_option("mpaa")
         await page.locator("#f-rating").fill("PG-13")
         await page.locator("#f-available_from").fill("2024-01-01T00:00")
+        # How it is offered: the minimum tier shows for subscription titles only.
+        offered = form.get_by_label("How it is offered")
+        await expect(offered).to_have_value("subscription")
+        await expect(form.get_by_label("Minimum plan tier")).to_have_value("1")
+        await offered.select_option("transactional")
+        await expect(form.get_by_label("Minimum plan tier")).to_be_hidden()
         await page.get_by_role("button", name="Save title").click()
         await expect(page.locator("#editor-status")).to_contain_text(f"Created “{name}”")
+        await expect(offered).to_have_value("transactional")  # the form shows the stored title
         await expect(page).to_have_url(re.compile(r"/console/\?id=[0-9a-f-]{36}$"))
         title_id = uuid.UUID(page.url.split("id=")[1][:36])
         await page.screenshot(path=str(artefacts_dir() / "console-title-created.png"), full_page=True)
 
         stored = await (
             await db.execute(
-                "select title, kind, release_year, rating, maturity_level, status, countries"
-                " from public.catalog_titles where id = %s",
+                "select title, kind, release_year, rating, maturity_level, status, access, min_tier,"
+                " countries from public.catalog_titles where id = %s",
                 (title_id,),
             )
         ).fetchone()
         assert stored is not None
-        assert stored[:6] == (name, "movie", 2024, "PG-13", "13+", "draft"), stored
-        assert sorted(stored[6]) == ["FR", "US"], stored
+        assert stored[:8] == (name, "movie", 2024, "PG-13", "13+", "draft", "transactional", 1), stored
+        assert sorted(stored[8]) == ["FR", "US"], stored
 
         # Upload the clip: hashed in the browser, PUT to storage with a progress bar up to 100 %.
         await park_foreign_jobs(db)  # the worker below runs only this test's job
         row = page.locator(f'#titles-table tr[data-id="{title_id}"]')
         await expect(row).to_contain_text("Draft")  # the list shows the new title with its status
+        await expect(row.locator("td.access")).to_have_text("Rent or buy")  # ...and how it is offered
         await page.get_by_role("link", name="Upload a video", exact=True).click()
         await expect(page.locator("body")).to_have_attribute("data-ready", "true")
         await expect(page.locator("#target-name")).to_have_text(name)
