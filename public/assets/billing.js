@@ -1,28 +1,28 @@
 // The account billing page (/account/billing/): the plan, plans to subscribe to, renting or buying a title,
 // rentals and purchases, invoices. One module, no inline scripts and no third-party code (strict CSP).
-// The session (the tokens in sessionStorage), the message helpers and the fetch of the API are account.js's.
+// The shell (header, live regions, toasts), the API client, the session and the formatters are app.js's; this
+// module keeps what is billing's own: Idempotency-Key retries, the checkout return and the invoice tab.
 
 import {
-  $,
-  announce,
-  clearMessages,
+  api,
   clearSession,
   codeOf,
-  fail,
-  forgetUrlSecrets,
+  formatDate,
+  formatDateTime,
+  formatMoney,
   loadSession,
-  NETWORK_ERROR,
+  mountShell,
   NetworkError,
-  PAGE_ERROR,
+  notify,
+  notifyError,
+  plural,
   problemText,
-  request,
-  runPage,
-  saveSession,
-  say,
   showError,
-} from "./account.js";
+  startPage,
+} from "/assets/app.js";
 
 const PAYMENTS = "/payments";
+const PAGE_ERROR = "Something went wrong on this page. Reload it and try again.";
 const SESSION_ENDED = "Your session has ended. Sign in again to manage your plan.";
 const POLL_ATTEMPTS = 6;
 const POLL_DELAY_MS = 1000;
@@ -58,12 +58,6 @@ const INVOICE_STATUS = {
   uncollectible: "Uncollectible",
   refunded: "Refunded",
 };
-// ISO 4217 minor units, as the server's shared/plans/money.py has them; every other currency has 2.
-const ZERO_DECIMALS = new Set(
-  "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(" "),
-);
-const THREE_DECIMALS = new Set("BHD IQD JOD KWD LYD OMR TND".split(" "));
-
 /** The person is not (or no longer) signed in: the page already shows the sign-in link. */
 class SignedOut extends Error {}
 
@@ -77,42 +71,15 @@ const state = {
   invoicesCursor: null,
 };
 
-// --- formatting -----------------------------------------------------------------------------------------
+// --- formatting (app.js's formatters; money keeps the minor units the API states) -------------------------
 
-function minorDigits(currency, given) {
-  if (Number.isInteger(given) && given >= 0 && given <= 4) return given; // what the API says, when it says
-  if (ZERO_DECIMALS.has(currency)) return 0;
-  if (THREE_DECIMALS.has(currency)) return 3;
-  return 2;
-}
-
-/** An amount in minor units as the reader's locale writes money: "$12.99", "12,99 €", "¥1,200". */
+/** An amount in minor units as the reader's locale writes money (the API's minor-unit digits when given). */
 function money(amountMinor, currency, digitsGiven) {
-  const code = String(currency || "").toUpperCase();
-  const digits = minorDigits(code, digitsGiven);
-  const value = Number(amountMinor) / 10 ** digits;
-  try {
-    return new Intl.NumberFormat(undefined, {
-      style: "currency",
-      currency: code,
-      minimumFractionDigits: digits,
-      maximumFractionDigits: digits,
-    }).format(value);
-  } catch {
-    return `${code} ${value.toFixed(digits)}`;
-  }
+  return formatMoney(amountMinor, currency, { digits: digitsGiven });
 }
 
-const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "long" });
-const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "long", timeStyle: "short" });
-
-function day(iso) {
-  return iso ? DATE.format(new Date(iso)) : "";
-}
-
-function moment(iso) {
-  return iso ? DATE_TIME.format(new Date(iso)) : "";
-}
+const day = (iso) => formatDate(iso, { style: "long" });
+const moment = (iso) => formatDateTime(iso);
 
 function quality(height) {
   if (height >= 2160) return `4K Ultra HD (${height}p)`;
@@ -121,13 +88,13 @@ function quality(height) {
   return `${height}p`;
 }
 
-function screens(count) {
-  return `${count} screen${count === 1 ? "" : "s"} at once`;
-}
+const screens = (count) => `${plural(count, "screen")} at once`;
 
 const per = (interval) => (interval === "year" ? "year" : "month");
 
 // --- DOM helpers (text only: nothing from the API is parsed as HTML here) -------------------------------
+
+const $ = (id) => document.getElementById(id);
 
 function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
@@ -153,71 +120,111 @@ function hiddenText(text) {
   return h("span", { className: "visually-hidden" }, text);
 }
 
-// --- messages (say, fail and clearMessages are account.js's) ---------------------------------------------
+// --- messages: shown in the section of the action under way and spoken through app.js's live regions ----
 
+let where = null; // the button of the action under way: its panel gets the message
+
+/** The visible message slot of the panel `near` is in (made on first use), else the page's. */
+function slotFor(near) {
+  const panel = near && near.closest ? near.closest(".panel") : null;
+  if (!panel || panel.closest("[hidden]")) return $("page-message");
+  let slot = panel.querySelector(":scope > .section-message");
+  if (!slot) {
+    slot = h("p", { className: "notice section-message" });
+    panel.querySelector(":scope > h2").after(slot);
+  }
+  return slot;
+}
+
+function clearMessages() {
+  for (const slot of document.querySelectorAll(".section-message")) {
+    slot.textContent = "";
+    slot.className = "notice section-message";
+  }
+}
+
+/** Good news: shown in the section that asked (until the next action) and announced politely. */
+function say(text, near = where) {
+  clearMessages();
+  const slot = slotFor(near);
+  slot.className = "notice ok section-message";
+  slot.textContent = text;
+  notify(text);
+}
+
+/** Bad news: shown in the section that asked (until the next action) and announced at once. */
+function fail(text, near = where) {
+  clearMessages();
+  const slot = slotFor(near);
+  slot.className = "notice error section-message";
+  slot.textContent = text;
+  notifyError(text);
+}
+
+/** The outcome of a checkout (?checkout=...), at the top of the page until the page is left. */
 function banner(text, tone = "ok") {
   const element = $("banner");
   element.className = `notice ${tone}`;
-  announce(element, text);
+  element.textContent = text;
+  notify(text); // news, not an error, even when the checkout was cancelled
 }
 
-// --- talking to the API ---------------------------------------------------------------------------------
-
-/** One call: {ok, status, data (JSON), text (HTML when asked), retryAfter}; NetworkError when nothing answers. */
-async function send(method, path, { body, token, headers = {}, html = false } = {}) {
-  const accept = html ? "text/html, application/problem+json" : undefined; // undefined: account.js's JSON
-  const response = await request(method, path, { body, token, headers, accept });
-  const type = response.headers.get("content-type") || "";
-  let data = null;
-  let text = null;
-  try {
-    if (response.status !== 204 && type.includes("json")) data = await response.json();
-    else if (html && response.ok) text = await response.text();
-  } catch (error) {
-    if (html && response.ok) throw new NetworkError(NETWORK_ERROR, { cause: error });
-    data = null; // a proxy's error page with a JSON label: problemText falls back to the status
-  }
-  return { ok: response.ok, status: response.status, data, text, retryAfter: response.headers.get("retry-after") };
-}
-
-let renewing = null; // one refresh at a time: the page makes several calls at once
-
-async function renew(refreshToken) {
-  if (!renewing) {
-    renewing = send("POST", "/auth/refresh", { body: { refresh_token: refreshToken } })
-      .then((renewed) => {
-        if (!renewed.ok) return null;
-        saveSession(renewed.data);
-        return renewed.data.access_token;
-      })
-      .finally(() => {
-        renewing = null;
-      });
-  }
-  return renewing;
-}
+// --- talking to the API (app.js's client: the bearer, one refresh on a 401, problem+json) --------------
 
 function sessionEnded() {
   clearSession();
+  mountShell({ nav: "account" }); // the header's signed-out links
   showSignedOut();
-  fail(SESSION_ENDED);
+  fail(SESSION_ENDED, null);
   return new SignedOut(SESSION_ENDED);
 }
 
-/** A call with the tab's access token, renewed once with the refresh token when it has expired. */
+/** A call with the tab's session; a 401 that a refresh could not cure ends the session on this page. */
 async function call(method, path, options = {}) {
   const stored = loadSession();
   if (!stored || !stored.access_token) throw sessionEnded();
-  const first = await send(method, path, { ...options, token: stored.access_token });
-  if (first.status !== 401) return first;
-  // Another call may have renewed the tokens meanwhile; else renew them now.
-  const now = loadSession();
-  let token = now && now.access_token && now.access_token !== stored.access_token ? now.access_token : null;
-  if (!token && stored.refresh_token) token = await renew(stored.refresh_token);
-  if (!token) throw sessionEnded();
-  const second = await send(method, path, { ...options, token });
-  if (second.status === 401) throw sessionEnded();
-  return second;
+  const result = await api(method, path, options);
+  if (result.status === 401) throw sessionEnded();
+  return result;
+}
+
+/**
+ * GET an HTML page of the API (the invoice) as text: app.js's client reads JSON only. A 401 lets the
+ * client renew the tokens on `renewPath` (a JSON call), then the page is asked for once more.
+ */
+async function callHtml(path, renewPath) {
+  for (let attempt = 1; ; attempt += 1) {
+    const stored = loadSession();
+    if (!stored || !stored.access_token) throw sessionEnded();
+    let response;
+    try {
+      response = await fetch(`/api/v1${path}`, {
+        headers: { accept: "text/html, application/problem+json", authorization: `Bearer ${stored.access_token}` },
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+    } catch (error) {
+      throw new NetworkError("We could not reach Cinema Online. Check your connection and try again.", {
+        cause: error,
+      });
+    }
+    if (response.status === 401 && attempt === 1) {
+      await call("GET", renewPath);
+      continue;
+    }
+    if (response.status === 401) throw sessionEnded();
+    const type = response.headers.get("content-type") || "";
+    if (response.ok) return { ok: true, status: response.status, data: null, text: await response.text() };
+    let data = null;
+    if (type.includes("json")) {
+      try {
+        data = await response.json();
+      } catch {
+        data = null; // a proxy's error page with a JSON label: problemText falls back to the status
+      }
+    }
+    return { ok: false, status: response.status, data, text: null };
+  }
 }
 
 // Idempotency-Key per intent (what was clicked, with what): a retry of the same click after a network error
@@ -237,7 +244,13 @@ function newKey() {
 async function idempotentPost(path, body) {
   const intent = JSON.stringify([path, body ?? null]);
   if (!intents.has(intent)) intents.set(intent, newKey());
-  const result = await call("POST", path, { body, headers: { "idempotency-key": intents.get(intent) } });
+  let result;
+  try {
+    result = await call("POST", path, { body, headers: { "idempotency-key": intents.get(intent) } });
+  } catch (error) {
+    if (!(error instanceof NetworkError)) intents.delete(intent); // a network error keeps the key for a retry
+    throw error;
+  }
   const code = codeOf(result);
   const retryable = result.status >= 500 || result.status === 429 || code === "idempotency_key_in_use";
   if (!retryable) intents.delete(intent);
@@ -248,6 +261,7 @@ async function idempotentPost(path, body) {
 async function busy(button, action) {
   if (button && button.getAttribute("aria-busy") === "true") return;
   clearMessages();
+  where = button;
   if (button) {
     button.setAttribute("aria-busy", "true");
     button.disabled = true;
@@ -255,7 +269,7 @@ async function busy(button, action) {
   try {
     await action();
   } catch (error) {
-    report(error);
+    report(error, button);
   } finally {
     if (button) {
       button.removeAttribute("aria-busy");
@@ -264,8 +278,11 @@ async function busy(button, action) {
   }
 }
 
-function report(error) {
-  if (!(error instanceof SignedOut)) showError(error);
+/** An exception: a network failure's own words where it happened, else app.js's generic message. */
+function report(error, near = where) {
+  if (error instanceof SignedOut) return;
+  if (error instanceof NetworkError) fail(error.message, near);
+  else showError(error);
 }
 
 function go(url) {
@@ -418,7 +435,7 @@ function wirePlanActions() {
     heading.setAttribute("tabindex", "-1");
     heading.focus();
     heading.scrollIntoView({ block: "start" });
-    say("Pick another plan or billing period below and choose “Switch”.");
+    say("Pick another plan or billing period below and choose “Switch”.", heading);
   });
   $("manage-payment").addEventListener("click", (event) => {
     busy(event.currentTarget, async () => {
@@ -438,7 +455,7 @@ function wirePlanActions() {
 async function loadPlans() {
   const list = $("plan-list");
   list.setAttribute("aria-busy", "true");
-  const result = await send("GET", `${PAYMENTS}/plans?currency=${encodeURIComponent(state.currency)}`);
+  const result = await api("GET", `${PAYMENTS}/plans`, { query: { currency: state.currency }, auth: false });
   list.removeAttribute("aria-busy");
   if (!result.ok) {
     fail(problemText(result));
@@ -516,7 +533,7 @@ function renderPlans() {
         : null;
     return h(
       "li",
-      { className: current ? "card current-plan" : "card", "aria-labelledby": `plan-${plan.code}` },
+      { className: current ? "plan-card current-plan" : "plan-card", "aria-labelledby": `plan-${plan.code}` },
       h("h3", { id: `plan-${plan.code}` }, plan.name),
       plan.description ? h("p", {}, plan.description) : null,
       priceLine,
@@ -574,8 +591,9 @@ function wirePlanOptions() {
   form.addEventListener("submit", (event) => event.preventDefault());
   $("currency").addEventListener("change", (event) => {
     state.currency = event.currentTarget.value;
-    loadPlans().catch(report);
-    if (state.picked) showOffers(state.picked).catch(report);
+    where = event.currentTarget; // a failure shows in the Plans section
+    loadPlans().catch((error) => report(error));
+    if (state.picked) showOffers(state.picked).catch((error) => report(error));
   });
   for (const radio of form.querySelectorAll('input[name="interval"]')) {
     radio.addEventListener("change", () => {
@@ -608,19 +626,18 @@ function wireSearch() {
 async function search(q) {
   $("offer").hidden = true;
   state.picked = null;
-  const result = await call("GET", `/search?q=${encodeURIComponent(q)}&limit=10`);
+  const result = await call("GET", "/search", { query: { q, limit: 10 } });
   const list = $("search-results");
   if (!result.ok) {
     list.replaceChildren();
-    announce($("search-summary"), "");
+    $("search-summary").textContent = "";
     fail(problemText(result));
     return;
   }
   const items = result.data.items || [];
-  announce(
-    $("search-summary"),
-    items.length ? `${items.length} title${items.length === 1 ? "" : "s"} found. Pick one to see its prices.` : "No titles found.",
-  );
+  $("search-summary").textContent = items.length
+    ? `${plural(items.length, "title")} found. Pick one to see its prices.`
+    : "No titles found.";
   list.replaceChildren(
     ...items.map((item) =>
       h(
@@ -863,7 +880,8 @@ async function viewInvoice(button, invoice) {
   await busy(button, async () => {
     let result;
     try {
-      result = await call("GET", `${PAYMENTS}/invoices/${encodeURIComponent(invoice.id)}/html`, { html: true });
+      const path = `${PAYMENTS}/invoices/${encodeURIComponent(invoice.id)}`;
+      result = await callHtml(`${path}/html`, path);
     } catch (error) {
       if (tab) tab.close();
       throw error;
@@ -892,7 +910,7 @@ function checkoutReturn() {
   const params = new URLSearchParams(window.location.search);
   const outcome = params.get("checkout");
   if (outcome === null) return null;
-  forgetUrlSecrets(); // the query is not empty: it has ?checkout=
+  window.history.replaceState(window.history.state, "", window.location.pathname); // the query has ?checkout=
   const purchaseId = params.get("purchase");
   return { outcome, purchaseId: /^[0-9a-f-]{36}$/i.test(purchaseId || "") ? purchaseId : null };
 }
@@ -954,12 +972,6 @@ async function afterCheckout(back, subscription) {
 
 async function main() {
   const back = checkoutReturn();
-  const stored = loadSession();
-  if (!stored || !stored.access_token) {
-    showSignedOut();
-    if (back) say("Sign in to see your plan and your purchases.");
-    return;
-  }
   showBilling();
   wirePlanActions();
   wirePlanOptions();
@@ -981,4 +993,14 @@ async function main() {
   if (back) await afterCheckout(back, subscription);
 }
 
-runPage(main, report);
+// Signed out: app.js sends the person to sign in and back here (with ?checkout= when coming from one).
+startPage(
+  async () => {
+    try {
+      await main();
+    } catch (error) {
+      report(error, null); // a session that ended meanwhile is already shown as such
+    }
+  },
+  { require: "signin", nav: "account" },
+);

@@ -1,8 +1,9 @@
 """The billing page (/account/billing/) in a real headless Chromium against the real dev server and the
-sandbox payment provider: subscribe through the sandbox checkout, see the plan and its invoice, open the
-invoice page, cancel and resume, rent a title through checkout, and decline a second checkout.
+sandbox payment provider: the app's shared header (nav, search box, profile menu), subscribe through the
+sandbox checkout, see the plan and its invoice, open the invoice page, cancel and resume, rent a title
+through checkout, decline a second checkout; no sideways scrolling at 360 px, and a look at 1920 px.
 
-Screenshots of the billing page, the sandbox checkout and the invoice are left in
+Screenshots of the billing page (phone and TV widths too), the sandbox checkout and the invoice are left in
 TEST_ARTIFACTS_DIR/browser/ (default .data/test-artifacts/browser/, gitignored)."""
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ async def open_billing(page: Page) -> None:
     await expect(page.locator("body")).to_have_attribute("data-ready", "true")
 
 
+async def said(page: Page, text: str) -> None:
+    """A message of the page: shown in the page and spoken by the app's polite live region."""
+    await expect(page.locator(".section-message", has_text=text)).to_be_visible()
+    await expect(page.locator("#app-live")).to_have_text(text)
+
+
+async def sideways_overflow(page: Page) -> int:
+    return await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
 async def pay_at_checkout(page: Page, *, shot: str | None = None) -> None:
     """On the sandbox checkout page: Pay (or Start trial), and back on the billing page."""
     await page.wait_for_url(CHECKOUT)
@@ -86,11 +97,11 @@ async def pay_at_checkout(page: Page, *, shot: str | None = None) -> None:
     await page.wait_for_url(BACK_ON_BILLING)
 
 
-async def test_signed_out_shows_a_sign_in_link(page: Page, live_server: LiveServer) -> None:
-    await open_billing(page)
-    await expect(page.get_by_role("heading", name="Sign in to manage your plan")).to_be_visible()
-    await expect(page.get_by_role("link", name="Sign in")).to_have_attribute("href", "/login/")
-    await expect(page.get_by_role("heading", name="Your plan", exact=True)).to_be_hidden()
+async def test_signed_out_goes_to_sign_in_and_back(page: Page, live_server: LiveServer) -> None:
+    """Like the other signed-in pages (app.js's startPage require "signin"): to sign in, then back here."""
+    await page.goto(f"{BILLING}/?checkout=cancel")
+    await page.wait_for_url(re.compile(r"/login/\?next=%2Faccount%2Fbilling%2F%3Fcheckout%3Dcancel$"))
+    await expect(page.get_by_label("Email address")).to_be_visible()
 
 
 async def test_subscribe_invoice_cancel_resume_rent_and_decline(
@@ -99,6 +110,29 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     email, password = await sign_up_verified(database_url)
     await sign_in(page, email, password)
     await open_billing(page)
+
+    # The app's shell: skip link, header with the nav, the search box and the profile menu; one main.
+    header = page.locator("header#app-header")
+    await expect(header.get_by_role("link", name="Cinema Online home")).to_have_attribute("href", "/")
+    nav = header.get_by_role("navigation", name="Main")
+    await expect(nav.get_by_role("link", name="Home", exact=True)).to_be_visible()
+    await expect(nav.get_by_role("link", name="Browse", exact=True)).to_be_visible()
+    await expect(header.get_by_role("combobox", name="Search")).to_be_visible()
+    menu_button = header.locator("#app-profile-button")
+    await expect(menu_button).to_be_visible()
+    await menu_button.click()
+    menu = header.locator("#app-profile-menu")
+    await expect(menu.get_by_role("link", name="Billing")).to_have_attribute("href", "/account/billing/")
+    await expect(menu.get_by_role("link", name="Account")).to_be_visible()
+    await expect(menu.get_by_role("button", name="Sign out")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(menu).to_be_hidden()
+    await expect(page.get_by_role("main")).to_have_count(1)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Plan and billing")
+    await expect(page.locator("a.skip-link")).to_have_attribute("href", "#main")
+    assert await page.evaluate(
+        "[...document.styleSheets].some((s) => (s.href || '').endsWith('/assets/app.css'))"
+    ), "the page is not on app.css"
 
     # The free plan to start with; the plans in USD, monthly.
     summary = page.locator("#plan-summary")
@@ -158,7 +192,8 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Cancel plan").click()
     await expect(summary).to_contain_text(re.compile(f"ends on {DATE}"))
-    await expect(page.get_by_role("status").filter(has_text="Your plan is cancelled")).to_be_visible()
+    await expect(page.locator("#plan-section .section-message")).to_contain_text("Your plan is cancelled")
+    await expect(page.locator("#app-live")).to_contain_text("Your plan is cancelled")
     await expect(page.get_by_role("button", name="Cancel plan")).to_be_hidden()
     await page.get_by_role("button", name="Resume plan").click()
     await expect(summary).to_contain_text(re.compile(f"Renews on{DATE}"))
@@ -170,7 +205,7 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     await expect(page.get_by_role("heading", name="Plans", exact=True)).to_be_focused()
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Switch to Premium").click()
-    await expect(page.get_by_role("status").filter(has_text="You are now on Premium.")).to_be_visible()
+    await said(page, "You are now on Premium.")
     await expect(summary).to_contain_text("Premium")
     await expect(summary).to_contain_text("4 screens at once")
     await page.get_by_role("button", name="Manage payment method").click()
@@ -179,8 +214,10 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     await expect(summary).to_contain_text("Premium")
 
     # Rent the title: search, pick, Rent -> checkout -> Pay -> listed under Rentals and purchases.
+    # (The header has a Search button too: this is the page's own search, for titles to rent or buy.)
+    title_search = page.get_by_role("search", name="Titles to rent or buy")
     await page.get_by_label("Search titles").fill(title_for_sale["word"])
-    await page.get_by_role("button", name="Search", exact=True).click()
+    await title_search.get_by_role("button", name="Search", exact=True).click()
     await page.get_by_role("button", name=re.compile(re.escape(title_for_sale["name"]))).click()
     offer = page.locator("#offer")
     await expect(offer.get_by_role("heading", name=title_for_sale["name"])).to_be_visible()
@@ -198,7 +235,7 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
 
     # A second checkout, declined: the cancel banner, nothing bought.
     await page.get_by_label("Search titles").fill(title_for_sale["word"])
-    await page.get_by_role("button", name="Search", exact=True).click()
+    await title_search.get_by_role("button", name="Search", exact=True).click()
     await page.get_by_role("button", name=re.compile(re.escape(title_for_sale["name"]))).click()
     await offer.get_by_role("button", name=re.compile(r"^Buy for \$14\.99")).click()
     await page.wait_for_url(CHECKOUT)
@@ -211,8 +248,25 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
         page.locator("#purchases-table tbody tr", has_text="Purchase").filter(has_text="Paid")
     ).to_have_count(0)
 
-    # Narrow screens: one column, nothing wider than the viewport.
-    await page.set_viewport_size({"width": 375, "height": 800})
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+    # A 360 px phone: the header wraps, the panels go full width, nothing scrolls sideways.
+    await page.set_viewport_size({"width": 360, "height": 800})
+    overflow = await sideways_overflow(page)
+    assert overflow <= 0, f"the page is {overflow}px wider than a 360 px phone screen"
+    await expect(page.get_by_role("combobox", name="Search")).to_be_visible()
     await screenshot(page, "billing-page-narrow")
+
+    # A 1920 px screen: the header spans the width, the page's column is centred and bounded.
+    await page.set_viewport_size({"width": 1920, "height": 1080})
+    await screenshot(page, "billing-page-wide")
+    assert await sideways_overflow(page) <= 0
+    box = await page.locator("#app-header").bounding_box()
+    assert box and box["width"] >= 1900, box
+    column = await page.locator("#billing").bounding_box()
+    assert column, "the billing column is not shown"
+    assert column["width"] <= 1400, f"the column is {column['width']}px wide: text lines too long"
+    centre = column["x"] + column["width"] / 2
+    assert abs(centre - 960) < 40, f"the column is not centred (centre at {centre}px)"
+    cards = await page.locator("#plan-list > li").evaluate_all(
+        "(items) => items.map((li) => li.getBoundingClientRect().top)"
+    )
+    assert len(set(round(top) for top in cards)) == 1, "the plan cards should sit on one line at 1920 px"

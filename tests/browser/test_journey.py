@@ -163,9 +163,9 @@ async def test_sign_up_subscribe_search_play_resume_stream_limit_and_kids(
     await expect(summary).to_contain_text("2 screens at once")
     await shot(page, "billing")
 
-    # Back Home (the billing page's own header has only the site's name), then the header's search box:
-    # a misspelt title; the suggestions offer the full search; the results page (typo tolerant) has it.
-    await page.get_by_role("link", name="Cinema Online", exact=True).click()
+    # Back Home through the header's logo, then the header's search box: a misspelt title; the
+    # suggestions offer the full search; the results page (typo tolerant) has it.
+    await page.get_by_role("link", name="Cinema Online home", exact=True).click()
     await page.wait_for_url(f"{base_url}/")
     await ready(page)
     box = page.get_by_role("combobox", name="Search")
