@@ -35,7 +35,8 @@
 //     showError(error) (an ApiError/NetworkError's words, else a generic message + console.error).
 //   Formatting
 //     formatRuntime(minutes) "1 h 52 min"; formatDuration(seconds) "1:02:03"; formatMoney(minor, currency,
-//     {locale}) via Intl with the currency's minor units; formatDate(iso|Date, {style}); formatDateTime(iso);
+//     {locale, digits}) via Intl with ISO 4217 minor units as the server counts them (minorDigits(currency));
+//     formatDate(iso|Date, {style}); formatDateTime(iso);
 //     formatRelative(iso) "3 days ago"; plural(n, word, words?).
 //   DOM and cards
 //     el(tag, {class, text, attrs..., on: {event: fn}}, ...children) -> Element (strings become text nodes).
@@ -356,19 +357,32 @@ export function formatDuration(seconds) {
   return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
 }
 
+// ISO 4217 minor units, as the server counts them (shared/plans/money.py); every other currency has 2.
+// Intl's own digits differ for a few (IQD, HUF, IDR, COP...), so amounts in minor units use these.
+const ZERO_DECIMALS = new Set("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(" "));
+const THREE_DECIMALS = new Set("BHD IQD JOD KWD LYD OMR TND".split(" "));
+
+/** The minor-unit digits of a currency: `given` when the API states them, else the server's table. */
+export function minorDigits(currency, given) {
+  if (Number.isInteger(given) && given >= 0 && given <= 4) return given;
+  const code = String(currency || "").toUpperCase();
+  if (ZERO_DECIMALS.has(code)) return 0;
+  if (THREE_DECIMALS.has(code)) return 3;
+  return 2;
+}
+
 /** An amount in minor units (cents; yen have none) as the browser's locale writes it: 999, "EUR" -> €9.99. */
-export function formatMoney(minor, currency, { locale = LOCALE } = {}) {
+export function formatMoney(minor, currency, { locale = LOCALE, digits: given } = {}) {
   const code = String(currency || "USD").toUpperCase();
-  let digits = 2;
-  try {
-    digits = new Intl.NumberFormat("en", { style: "currency", currency: code }).resolvedOptions()
-      .maximumFractionDigits;
-  } catch {
-    digits = 2;
-  }
+  const digits = minorDigits(code, given);
   const amount = Number(minor) / 10 ** digits;
   try {
-    return new Intl.NumberFormat(locale, { style: "currency", currency: code }).format(amount);
+    return new Intl.NumberFormat(locale, {
+      style: "currency",
+      currency: code,
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    }).format(amount);
   } catch {
     return `${amount.toFixed(digits)} ${code}`;
   }
