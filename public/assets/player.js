@@ -533,6 +533,10 @@ function destroyPlayer() {
     hls.destroy();
     hls = null;
   }
+  // Detaching the media runs the video's load algorithm, which drops a "pause" event still queued (a
+  // heartbeat refusal pauses, then destroys): say "not playing" here rather than wait for that event.
+  state.playing = false;
+  updatePlayButton();
 }
 
 async function play() {
@@ -896,7 +900,13 @@ function updateTime() {
   if (total && Number(seek.max) !== total) seek.max = String(total);
   if (!seeking) seek.value = String(now);
   seek.setAttribute("aria-valuetext", `${formatDuration(now)} of ${formatDuration(total)}`);
-  $("time").textContent = `${formatDuration(now)} / ${formatDuration(total)}`;
+  // Two parts, so a phone's bar can show the current time alone (player.css hides .time-total there).
+  const time = $("time");
+  if (!time.querySelector(".time-now")) {
+    time.replaceChildren(el("span", { class: "time-now" }), el("span", { class: "time-total" }));
+  }
+  time.querySelector(".time-now").textContent = formatDuration(now);
+  time.querySelector(".time-total").textContent = ` / ${formatDuration(total)}`;
   seek.style.setProperty("--progress", total ? `${(now / total) * 100}%` : "0%");
 }
 

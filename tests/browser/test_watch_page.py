@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -96,8 +98,21 @@ async def free_title(database_url: str, tmp_path_factory: pytest.TempPathFactory
     return title_id
 
 
-async def viewer_session(database_url: str, *, streams: int | None = None) -> dict[str, Any]:
-    """A new viewer's profile-bound tokens (as the profile picker saves them); a subscription if `streams`."""
+async def viewer_session(
+    database_url: str, *, streams: int | None = None, kids: bool = False
+) -> dict[str, Any]:
+    """A new viewer's profile-bound tokens (as the profile picker saves them); a subscription if `streams`.
+
+    With `kids`, a kids profile is added and selected (the account's own profile stays, unlocked).
+    """
+    _, tokens = await viewer_and_session(database_url, streams=streams, kids=kids)
+    return tokens
+
+
+async def viewer_and_session(
+    database_url: str, *, streams: int | None = None, kids: bool = False
+) -> tuple[uuid.UUID, dict[str, Any]]:
+    """The viewer's account id and their profile-bound tokens (see viewer_session)."""
     user = await signed_in_user(database_url)
     if streams is not None:
         from shared.entitlements.service import invalidate
@@ -110,13 +125,22 @@ async def viewer_session(database_url: str, *, streams: int | None = None) -> di
             )
         await invalidate(user.user_id)
     async with users_client() as client:
-        listed = await client.get("/api/v1/users/me/profiles", headers=user.headers)
-        assert listed.status_code == 200, listed.text
-        profile_id = listed.json()[0]["id"]
+        if kids:
+            made = await client.post(
+                "/api/v1/users/me/profiles",
+                json={"name": "Little ones", "is_kids": True},
+                headers=user.headers,
+            )
+            assert made.status_code == 201, made.text
+            profile_id = made.json()["id"]
+        else:
+            listed = await client.get("/api/v1/users/me/profiles", headers=user.headers)
+            assert listed.status_code == 200, listed.text
+            profile_id = listed.json()[0]["id"]
         selected = await client.post(f"/api/v1/users/me/profiles/{profile_id}/select", headers=user.headers)
         assert selected.status_code == 200, selected.text
     tokens = selected.json()
-    return {
+    return uuid.UUID(str(user.user_id)), {
         "access_token": tokens["access_token"],
         "refresh_token": tokens.get("refresh_token") or user.refresh_token,
         "expires_at": tokens.get("expires_at"),
@@ -144,11 +168,21 @@ class Console:
         self.items.append(f"uncaught: {error}")
 
 
-async def open_context(browser: Browser, base_url: str, tokens: dict[str, Any], console: Console) -> Page:
-    """A browser profile signed in with a profile selected (in the tab's sessionStorage, as account.js)."""
+async def open_context(
+    browser: Browser,
+    base_url: str,
+    tokens: dict[str, Any],
+    console: Console,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Page:
+    """A browser profile signed in with a profile selected (in the tab's sessionStorage, as account.js).
+
+    `headers` ride every request (a trusted proxy's country header, say: the live server trusts 127.0.0.1).
+    """
     context = await browser.new_context(
         base_url=base_url,
-        extra_http_headers={"x-forwarded-for": random_ip()},
+        extra_http_headers={"x-forwarded-for": random_ip(), **(headers or {})},
         viewport={"width": 1280, "height": 800},
     )
     context.set_default_timeout(15_000)
@@ -181,6 +215,38 @@ async def screenshot(page: Page, name: str) -> None:
     path = artefacts_dir() / f"{name}.png"
     await page.screenshot(path=str(path))
     assert path.stat().st_size > 0
+
+
+async def fits_from_a_phone_to_a_tv(page: Page) -> None:
+    """The playing stage at a phone's and a TV's size: no sideways scroll, every control on the stage."""
+    for width, height in ((360, 740), (3840, 2160)):
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.locator("#play").focus()  # the controls show while the stage holds the focus
+        layout = await page.evaluate(
+            """() => {
+              const stage = document.getElementById('stage').getBoundingClientRect();
+              const outside = [...document.querySelectorAll('#controls button, #controls input')]
+                .filter((node) => node.getClientRects().length)
+                .filter((node) => {
+                  const box = node.getBoundingClientRect();
+                  return box.left < stage.left - 1 || box.right > stage.right + 1
+                    || box.bottom > stage.bottom + 1;
+                })
+                .map((node) => node.id || node.className);
+              const play = document.getElementById('play').getBoundingClientRect();
+              const time = document.getElementById('time');
+              return { scroll: document.scrollingElement.scrollWidth, width: innerWidth, outside,
+                       stage: stage.width, play: play.height,
+                       timeClipped: time.scrollWidth > time.clientWidth + 1 };
+            }"""
+        )
+        assert layout["scroll"] <= layout["width"], layout
+        assert not layout["outside"] and not layout["timeClipped"], layout
+        if width >= 1600:  # read from across a room: a large stage and controls that grow with the text
+            assert layout["stage"] >= 0.8 * width and layout["play"] >= 60, layout
+        await screenshot(page, f"watch-playing-{width}")
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.evaluate("() => document.activeElement && document.activeElement.blur()")
 
 
 async def live_sessions(base_url: str, tokens: dict[str, Any]) -> list[dict[str, Any]]:
@@ -227,6 +293,7 @@ async def test_plays_caps_quality_toggles_with_keys_and_resumes_after_leaving(
         assert "/t/" in sprite and ".jpg" in sprite, sprite
         await screenshot(page, "watch-playing")
         await page.mouse.move(5, 5)
+        await fits_from_a_phone_to_a_tv(page)
 
         # French audio turns the forced French subtitles on (none are on for English audio).
         assert state["subtitle"] == -1, state
@@ -334,6 +401,130 @@ async def test_a_subscription_title_without_a_plan_shows_the_subscribe_offer(
         await expect(page.get_by_role("region", name="Video player")).to_be_hidden()
         assert (await watch_state(page))["code"] == "not_entitled"
         await screenshot(page, "watch-not-entitled")
+    finally:
+        await page.context.close()
+    assert not console.items, console.items
+
+
+async def test_a_title_denied_in_the_viewers_country_says_so(
+    browser: Browser, live_server: LiveServer, database_url: str
+) -> None:
+    """geo_blocked: the edge's country header (through the trusted local proxy) names a denied country."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
+        title_id = await factory.title(
+            db, f"Faraway {uuid.uuid4().hex[:6]}", access="free", maturity_level="all", country_deny=["US"]
+        )
+    tokens = await viewer_session(database_url)
+    # 403 the refusal; 404 the heading's catalog lookup (browsing hides the title from the US as well).
+    console = Console(expected_statuses=(403, 404))
+    # uvicorn takes the client address from X-Forwarded-For (its own proxy headers): the browser stands
+    # right behind the trusted local proxy here, so the platform believes the proxy's country header.
+    edge = {"x-forwarded-for": "127.0.0.1", "x-vercel-ip-country": "US"}
+    page = await open_context(browser, live_server.base_url, tokens, console, headers=edge)
+    try:
+        await page.goto(f"/watch/?content={title_id}")
+        heading = page.get_by_role("heading", name="Not available in your country")
+        await expect(heading).to_be_visible()
+        await expect(heading).to_be_focused()  # the message is where a screen reader lands
+        await expect(page.get_by_text("not available in your country.")).to_be_visible()
+        await expect(page.get_by_role("link", name="Browse titles")).to_have_attribute("href", "/browse/")
+        await expect(page.get_by_role("region", name="Video player")).to_be_hidden()
+        await expect(page.get_by_role("heading", level=1)).not_to_have_text("Loading…")
+        state = await watch_state(page)
+        assert state["code"] == "geo_blocked" and state["phase"] == "refused", state
+        assert state["sessionId"] is None, state
+        await screenshot(page, "watch-geo-blocked")
+    finally:
+        await page.context.close()
+    assert not console.items, console.items
+
+
+async def test_a_kids_profile_is_refused_a_mature_title_and_offered_the_profile_switch(
+    browser: Browser, live_server: LiveServer, database_url: str
+) -> None:
+    """maturity_restricted on a kids profile; Switch profile goes to the picker and back to this title."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
+        title_id = await factory.title(
+            db,
+            f"Midnight {uuid.uuid4().hex[:6]}",
+            access="free",
+            maturity_level="16+",
+            rating_system="mpaa",
+            rating="R",
+        )
+    tokens = await viewer_session(database_url, kids=True)
+    # 403 the refusal; 404 the heading's catalog lookup (a kids profile does not see the title);
+    # 409 the grown-up profile's start of a title without a playable asset (after the switch).
+    console = Console(expected_statuses=(403, 404, 409))
+    page = await open_context(browser, live_server.base_url, tokens, console)
+    watch = f"/watch/?content={title_id}"
+    try:
+        await page.goto(watch)
+        await expect(page.get_by_role("heading", name="Not available on this profile")).to_be_visible()
+        await expect(page.get_by_text("above the maturity level of your profile")).to_be_visible()
+        await expect(page.get_by_role("region", name="Video player")).to_be_hidden()
+        assert (await watch_state(page))["code"] == "maturity_restricted"
+        switch = page.get_by_role("link", name="Switch profile")
+        await expect(switch).to_have_attribute("href", f"/profiles/?next={quote(watch, safe='')}")
+        await screenshot(page, "watch-maturity-restricted")
+
+        await switch.click()
+        await page.wait_for_url(re.compile(r"/profiles/\?next="))
+        await expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("watching", re.I))
+        await page.get_by_role("button", name=re.compile(r"^viewer-")).click()  # the account's own profile
+        await page.wait_for_url(re.compile(re.escape(watch) + "$"))
+        # The grown-up profile passes the maturity check; this title has no video yet.
+        await expect(page.get_by_role("heading", name="Not ready to play yet")).to_be_visible()
+        assert (await watch_state(page))["code"] == "not_playable_yet"
+    finally:
+        await page.context.close()
+    assert not console.items, console.items
+
+
+async def test_a_subscription_lost_while_playing_stops_at_the_next_heartbeat(
+    browser: Browser, live_server: LiveServer, database_url: str, tmp_path: Path
+) -> None:
+    """A heartbeat answered 403 not_entitled (the plan was revoked mid-playback) stops with the offers."""
+    from shared.entitlements.service import invalidate
+    from tests.browser.conftest import transcoded_title
+
+    title_id = await transcoded_title(
+        database_url,
+        tmp_path,
+        f"Lapsing {uuid.uuid4().hex[:6]}",
+        seconds=CLIP_SECONDS,
+        access="subscription",
+        min_tier=1,
+        maturity_level="all",
+    )
+    user_id, tokens = await viewer_and_session(database_url, streams=2)
+    console = Console(expected_statuses=(403,))
+    page = await open_context(browser, live_server.base_url, tokens, console)
+    try:
+        await page.goto(f"/watch/?content={title_id}")
+        state = await wait_state(page, lambda s: s.get("currentTime", 0) > 0.5, what="playback")
+        started = state["sessionId"]
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
+            await db.execute(
+                "update public.entitlements set revoked_at = now() where user_id = %s", (user_id,)
+            )
+        await invalidate(user_id)
+        # Heartbeats every STREAM_HEARTBEAT_TTL_SECONDS / 3 = 10 s.
+        heading = page.get_by_role("heading", name="Not included in your plan")
+        await expect(heading).to_be_visible(timeout=15_000)
+        await expect(page.get_by_text(re.compile(r"^Playback stopped: "))).to_be_visible()
+        await expect(page.get_by_role("link", name="Subscribe")).to_have_attribute(
+            "href", "/account/billing/"
+        )
+        await expect(page.get_by_role("region", name="Video player")).to_be_hidden()
+        state = await watch_state(page)
+        assert state["code"] == "not_entitled" and state["phase"] == "refused", state
+        assert not state["playing"] and await page.evaluate("() => document.getElementById('video').paused")
+        assert not any(
+            item["session_id"] == started for item in await live_sessions(live_server.base_url, tokens)
+        )
+        await screenshot(page, "watch-heartbeat-refused")
+        await page.goto("about:blank")
     finally:
         await page.context.close()
     assert not console.items, console.items
