@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from typing import Any
 
 import psycopg
@@ -165,6 +166,11 @@ async def world(database_url: str) -> dict[str, Any]:
             )
         planbound = await factory.title(
             db, f"Planbound {word}", access="subscription", min_tier=1, maturity_level="all"
+        )
+        # One word longer than a phone's card: it must wrap, not widen the page (found in CI, where
+        # other tests' titles named by uuid hex reached the first page of Browse).
+        await factory.title(
+            db, f"{word}{uuid.uuid4().hex}", maturity_level="all", popularity=130_000, genres=[genre]
         )
     return {
         "word": word,
