@@ -13,13 +13,12 @@ import {
   formatMoney as money,
   mountShell,
   NetworkError,
-  notify,
-  notifyError,
   plural,
   problemText,
   saveSession,
   showError,
   startPage,
+  sectionMessages,
 } from "/assets/app.js";
 
 const PASSWORD_CODES = new Set([
@@ -64,38 +63,17 @@ function done(section) {
 
 let where = null; // the form or button of the action under way: its section gets the message
 
-/** The visible message slot of the section `near` is in (made on first use), else the page's. */
-function slotFor(near) {
-  const section = near && near.closest ? near.closest(".subpanel, .panel") : null;
-  if (!section || section.closest("[hidden]")) return $("page-message");
-  let slot = section.querySelector(":scope > .section-message");
-  if (!slot) {
-    slot = el("p", { class: "notice section-message" });
-    section.querySelector(":scope > h2, :scope > h3").after(slot);
-  }
-  return slot;
-}
-
-function clearMessages() {
-  for (const slot of document.querySelectorAll(".section-message")) slot.textContent = "";
-}
+const messages = sectionMessages(".subpanel, .panel");
+const clearMessages = messages.clear;
 
 /** Good news: shown in the section that asked (until the next action) and announced politely. */
 function say(text, near = where) {
-  clearMessages();
-  const slot = slotFor(near);
-  slot.className = "notice ok section-message";
-  slot.textContent = text;
-  notify(text);
+  messages.say(text, near);
 }
 
 /** Bad news: shown in the section that asked (until the next action) and announced at once. */
 function fail(text, near = where) {
-  clearMessages();
-  const slot = slotFor(near);
-  slot.className = "notice error section-message";
-  slot.textContent = text;
-  notifyError(text);
+  messages.fail(text, near);
 }
 
 /** An exception of an action: a network failure's own words, else app.js's generic message. */

@@ -321,6 +321,37 @@ export function notifyError(text) {
   toast(text, "error");
 }
 
+/**
+ * Messages shown in the page section an action came from (the nearest `sections` ancestor of `near`, under
+ * its heading; the page's #page-message otherwise) and announced: say() politely, fail() at once.
+ */
+export function sectionMessages(sections) {
+  const slotFor = (near) => {
+    const section = near && near.closest ? near.closest(sections) : null;
+    if (!section || section.closest("[hidden]")) return document.getElementById("page-message");
+    let slot = section.querySelector(":scope > .section-message");
+    if (!slot) {
+      slot = el("p", { class: "notice section-message" });
+      section.querySelector(":scope > h2, :scope > h3").after(slot);
+    }
+    return slot;
+  };
+  const clear = () => {
+    for (const slot of document.querySelectorAll(".section-message")) {
+      slot.textContent = "";
+      slot.className = "notice section-message";
+    }
+  };
+  const show = (kind, announce) => (text, near) => {
+    clear();
+    const slot = slotFor(near);
+    slot.className = `notice ${kind} section-message`;
+    slot.textContent = text;
+    announce(text);
+  };
+  return { clear, say: show("ok", notify), fail: show("error", notifyError) };
+}
+
 export function showError(error) {
   if (error instanceof ApiError || error instanceof NetworkError) {
     notifyError(error.message);

@@ -14,11 +14,11 @@ import {
   mountShell,
   NetworkError,
   notify,
-  notifyError,
   plural,
   problemText,
   showError,
   startPage,
+  sectionMessages,
 } from "/assets/app.js";
 
 const PAYMENTS = "/payments";
@@ -124,41 +124,17 @@ function hiddenText(text) {
 
 let where = null; // the button of the action under way: its panel gets the message
 
-/** The visible message slot of the panel `near` is in (made on first use), else the page's. */
-function slotFor(near) {
-  const panel = near && near.closest ? near.closest(".panel") : null;
-  if (!panel || panel.closest("[hidden]")) return $("page-message");
-  let slot = panel.querySelector(":scope > .section-message");
-  if (!slot) {
-    slot = h("p", { className: "notice section-message" });
-    panel.querySelector(":scope > h2").after(slot);
-  }
-  return slot;
-}
-
-function clearMessages() {
-  for (const slot of document.querySelectorAll(".section-message")) {
-    slot.textContent = "";
-    slot.className = "notice section-message";
-  }
-}
+const messages = sectionMessages(".panel");
+const clearMessages = messages.clear;
 
 /** Good news: shown in the section that asked (until the next action) and announced politely. */
 function say(text, near = where) {
-  clearMessages();
-  const slot = slotFor(near);
-  slot.className = "notice ok section-message";
-  slot.textContent = text;
-  notify(text);
+  messages.say(text, near);
 }
 
 /** Bad news: shown in the section that asked (until the next action) and announced at once. */
 function fail(text, near = where) {
-  clearMessages();
-  const slot = slotFor(near);
-  slot.className = "notice error section-message";
-  slot.textContent = text;
-  notifyError(text);
+  messages.fail(text, near);
 }
 
 /** The outcome of a checkout (?checkout=...), at the top of the page until the page is left. */
