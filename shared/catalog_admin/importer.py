@@ -6,7 +6,8 @@ JSON (application/json): {"titles": [row, ...]}, each row shaped as for POST /ti
     (people matched by imdb_id, else slug, else name; created when missing);
   seasons: [{number, name?, ..., episodes: [{number, name, ...}]}] (matched by number and upserted).
 CSV (text/csv, UTF-8, header row first, one movie per row): the columns in CSV_COLUMNS; an empty cell
-  leaves the field out; list cells separate items with "|".
+  leaves the field out (a new title gets the default, an updated one keeps its value); list cells separate
+  items with "|". Cells are validated as the same fields of the JSON row (e.g. access, min_tier).
 
 A row matching a live title by imdb_id (else by slug, given or made from the title) updates it: the
 fields it sends change, the lists it sends (genres, categories, cast, crew) replace the stored ones,
@@ -76,6 +77,8 @@ CSV_COLUMNS: dict[str, str] = {
     "available_until": "ISO 8601 with offset",
     "country_allow": _LIST,
     "country_deny": _LIST,
+    "access": "free, free_with_ads, subscription (default on creation), transactional",
+    "min_tier": "lowest plan tier for access=subscription, 0-10 (1 on creation)",
     "poster": "storage key, cloudinary:<public_id>, or https URL",
     "backdrop": "as poster",
     "logo": "as poster",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.http.problems import problem_response
-from shared.local.routing import load_rewrites, resolve
+from shared.local.routing import headers_for, load_header_rules, load_rewrites, resolve
 from shared.settings import REPO_ROOT
 
 STORAGE_PREFIX = "/_storage"
@@ -19,12 +19,17 @@ DELIVERY_PREFIX = "/t/"  # signed media delivery, as the Cloudflare Worker serve
 
 
 class DevServer:
-    """Dispatch each request to the api module vercel.json names, or to storage, or to public/."""
+    """Dispatch each request to the api module vercel.json names, or to storage, or to public/.
+
+    Functions and public/ answer with vercel.json's `headers` too (e.g. the static files' Cache-Control);
+    storage and delivery stand in for other services (object storage, the CDN worker), so they do not.
+    """
 
     def __init__(self, root: Path = REPO_ROOT) -> None:
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))  # api/ is imported from the project root, as on Vercel
         self.rewrites = load_rewrites(root / "vercel.json")
+        self.header_rules = load_header_rules(root / "vercel.json")
         self.apps: dict[str, ASGIApp] = {}
         for rewrite in self.rewrites:
             if rewrite.module and rewrite.module not in self.apps:
@@ -54,6 +59,9 @@ class DevServer:
         if path.startswith(DELIVERY_PREFIX):
             await self.delivery_app(scope, receive, send)
             return
+        extra = headers_for(self.header_rules, path)
+        if extra:
+            send = _with_headers(send, extra)
         rewrite = resolve(self.rewrites, path)
         if rewrite and rewrite.module:
             await self.apps[rewrite.module](scope, receive, send)
@@ -79,6 +87,20 @@ class DevServer:
         """The api module's app that vercel.json routes `path` to, if any."""
         rewrite = resolve(self.rewrites, path)
         return self.apps.get(rewrite.module) if rewrite and rewrite.module else None
+
+
+def _with_headers(send: Send, extra: dict[str, str]) -> Send:
+    """`send` setting the given headers (lower-case names) on the response, replacing the app's own."""
+    names = {name.encode("latin-1") for name in extra}
+    added = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(name, value) for name, value in message.get("headers", []) if name.lower() not in names]
+            message = {**message, "headers": kept + added}
+        await send(message)
+
+    return sending
 
 
 def create_dev_app() -> DevServer:

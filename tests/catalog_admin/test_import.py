@@ -261,3 +261,111 @@ async def test_bodies_that_are_not_imports(client: httpx.AsyncClient, manager: S
     assert latin1.status_code == 400 and latin1.json()["code"] == "invalid_encoding"
     empty = await client.post(IMPORT, json={"titles": []}, headers=headers)
     assert empty.json() == {"dry_run": False, "imported": 0, "updated": 0, "rejected": 0, "rows": []}
+
+
+async def _access_of(database_url: str, title_id: str) -> tuple[str, int]:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute("select access, min_tier from catalog_titles where id = %s", (title_id,))
+        row = await cursor.fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+async def test_csv_access_and_min_tier(
+    client: httpx.AsyncClient, manager: SignedIn, database_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    name = {key: f"Offer {key} {tag}" for key in "ABCDEFGH"}
+    csv_headers = {**manager.headers, "content-type": "text/csv"}
+    text = "\n".join(
+        [
+            "title,access,min_tier",
+            f"{name['A']},free,",
+            f"{name['B']},subscription,3",
+            f"{name['C']},,",
+            f"{name['D']},premium,",
+            f"{name['E']},subscription,eleven",
+            f"{name['F']},subscription,11",
+            f"{name['G']},transactional,2",
+            f"{name['H']},Free,-1",
+        ]
+    )
+    response = await client.post(IMPORT, content=text.encode(), headers=csv_headers)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert rows_of(report) == [
+        (1, "imported", []),
+        (2, "imported", []),
+        (3, "imported", []),
+        (4, "rejected", [("access", "literal_error")]),
+        (5, "rejected", [("min_tier", "int_parsing")]),
+        (6, "rejected", [("min_tier", "less_than_equal")]),
+        (7, "imported", []),
+        (8, "rejected", [("access", "literal_error"), ("min_tier", "greater_than_equal")]),
+    ]
+    assert "transactional" in report["rows"][3]["errors"][0]["message"]
+    ids = {key: report["rows"][i]["id"] for i, key in enumerate("ABCDEFGH") if report["rows"][i]["id"]}
+    # Blank cells on creation: the admin API's defaults (a tier-1 subscription title).
+    assert await _access_of(database_url, ids["A"]) == ("free", 1)
+    assert await _access_of(database_url, ids["B"]) == ("subscription", 3)
+    assert await _access_of(database_url, ids["C"]) == ("subscription", 1)
+    assert await _access_of(database_url, ids["G"]) == ("transactional", 2)
+    rejected = [name[key] for key in "DEFH"]
+    count = "select count(*) from catalog_titles where title = any(%s)"
+    assert await scalar(database_url, count, rejected) == 0
+    page = (await client.get(f"{API}/titles/{ids['A']}", headers=manager.headers)).json()
+    assert (page["access"], page["min_tier"]) == ("free", 1)
+
+    # Re-import by slug: blank cells keep the stored values, given ones change them; bad ones reject the row.
+    update = "\n".join(
+        [
+            "title,access,min_tier,synopsis_short",
+            f"{name['B']},,,Kept offer",
+            f"{name['A']},subscription,2,",
+            f"{name['C']},,0,",
+            f"{name['G']},free_with_ads,,",
+            f"{name['B']},transactional,x,",
+        ]
+    )
+    again = await client.post(IMPORT, content=update.encode(), headers=csv_headers)
+    assert again.status_code == 200, again.text
+    assert rows_of(again.json()) == [
+        (1, "updated", []),
+        (2, "updated", []),
+        (3, "updated", []),
+        (4, "updated", []),
+        (5, "rejected", [("min_tier", "int_parsing")]),
+    ]
+    assert [r["id"] for r in again.json()["rows"][:4]] == [ids["B"], ids["A"], ids["C"], ids["G"]]
+    assert await _access_of(database_url, ids["B"]) == ("subscription", 3)
+    assert await _access_of(database_url, ids["A"]) == ("subscription", 2)
+    assert await _access_of(database_url, ids["C"]) == ("subscription", 0)
+    assert await _access_of(database_url, ids["G"]) == ("free_with_ads", 2)  # min_tier kept for a switch back
+
+
+async def test_json_access_and_min_tier(
+    client: httpx.AsyncClient, manager: SignedIn, database_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    rows = [
+        {"kind": "movie", "title": f"Json Offer {tag}", "access": "transactional", "min_tier": 4},
+        {"kind": "movie", "title": f"Json Bad Offer {tag}", "access": "rent"},
+        {"kind": "movie", "title": f"Json Null Offer {tag}", "access": None, "min_tier": None},
+        {"kind": "movie", "title": f"Json Tier {tag}", "min_tier": 2.5},
+    ]
+    response = await client.post(IMPORT, json={"titles": rows}, headers=manager.headers)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert rows_of(report) == [
+        (1, "imported", []),
+        (2, "rejected", [("access", "literal_error")]),
+        (3, "rejected", [("access", "null_not_allowed"), ("min_tier", "null_not_allowed")]),
+        (4, "rejected", [("min_tier", "int_from_float")]),
+    ]
+    assert await _access_of(database_url, report["rows"][0]["id"]) == ("transactional", 4)
+    # Left out on an update: kept.
+    again = await client.post(
+        IMPORT, json={"titles": [{"kind": "movie", "title": f"Json Offer {tag}"}]}, headers=manager.headers
+    )
+    assert rows_of(again.json()) == [(1, "updated", [])]
+    assert await _access_of(database_url, report["rows"][0]["id"]) == ("transactional", 4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -21,10 +22,23 @@ from shared.settings import REPO_ROOT
         ("/api/v1/catalog/:id", "/api/v1/catalog/42/x", False),
         ("/api/v1/(auth|users)/(.*)", "/api/v1/users/me", True),
         ("/api/v1/(auth|users)/(.*)", "/api/v1/media/x", False),
+        # Nested groups and lookaheads (path-to-regexp 6 allows them), escaped characters.
+        ("/((?!api/|assets/).*)", "/", True),
+        ("/((?!api/|assets/).*)", "/title/", True),
+        ("/((?!api/|assets/).*)", "/assets/app.js", False),
+        ("/((?!api/|assets/).*)", "/api/v1/health", False),
+        ("/(.*)\\.html", "/dev/player.html", True),
+        ("/(.*)\\.html", "/dev/playerxhtml", False),
     ],
 )
 def test_path_to_regexp_subset(source: str, path: str, matches: bool) -> None:
     assert bool(compile_source(source).match(path)) is matches
+
+
+@pytest.mark.parametrize("source", ["/(a", "/(a)?", "/{a}"])
+def test_unsupported_sources_fail_fast(source: str) -> None:
+    with pytest.raises(ValueError):
+        compile_source(source)
 
 
 def test_every_rewrite_of_vercel_json_is_resolved_to_its_module() -> None:
@@ -37,7 +51,7 @@ def test_every_rewrite_of_vercel_json_is_resolved_to_its_module() -> None:
 
 
 @pytest.fixture
-async def dev_client():
+async def dev_client() -> AsyncIterator[httpx.AsyncClient]:
     from shared.local.devserver import DevServer
 
     server = DevServer()
