@@ -3,8 +3,10 @@
 Loaded by `cinema seed` after supabase/seed.sql (shared/infra/seeding.py). Idempotent and keyed by the
 titles' fixed slugs: a title whose slug exists in any state (even soft-deleted by a content manager) is
 left alone, so re-seeding on every start neither duplicates nor resurrects anything. Artwork is drawn
-with Pillow (demo_art) and stored in object storage under catalog/demo/ before the rows are written in
-one transaction; objects are deterministic, so a run that fails halfway only rewrites the same bytes.
+with Pillow (demo_art) and stored in object storage under catalog/demo/, with the WebP variants an upload
+gets (shared.images.variants, so pages load small images), before the rows are written in one
+transaction; objects are deterministic, so a run that fails halfway only rewrites the same bytes. Titles
+seeded before variants existed keep their entries without `sizes`, which still resolve (to the original).
 The audience aggregates (thumbs, stars) are invented too, so "top rated" rows have something to show.
 
 The SQL lives here rather than in repository.py: it is demo-only and writes whole rows in bulk.
@@ -25,12 +27,15 @@ from psycopg.types.json import Jsonb
 
 from shared.catalog import demo_art, demo_data
 from shared.catalog.demo_data import MOVIES, SEASONS, SERIES_SLUG, DemoMovie, slugify
+from shared.catalog.images import KINDS
 from shared.catalog.ratings_map import maturity_for
+from shared.images import variants
 from shared.infra.storage import Storage
 
 Db = psycopg.AsyncConnection[Any]
 PREFIX = "catalog/demo"
 _JPEG = "image/jpeg"
+_WEBP = "image/webp"
 # pg_advisory_xact_lock key: two seeders starting together must not both insert.
 _LOCK_KEY = 0x0C1E_DE30_CA7A_1061
 _LONG_LINES = {
@@ -62,12 +67,17 @@ class DemoResult:
 
 @dataclass(frozen=True)
 class _Art:
+    kind: str
     key: str
     size: tuple[int, int]
     render: Callable[[], bytes]
 
     def entry(self) -> dict[str, Any]:
-        return {"key": self.key, "width": self.size[0], "height": self.size[1]}
+        # The variants _store writes: plan() is what variants.render() follows for this size.
+        spec = KINDS[self.kind]
+        planned = variants.plan(*self.size, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
+        sizes = {item.name: variants.variant_key(self.key, item.name) for item in planned}
+        return {"key": self.key, "sizes": sizes, "width": self.size[0], "height": self.size[1]}
 
 
 def _rng(seed: str) -> random.Random:
@@ -94,11 +104,13 @@ def _caption(year: int, genres: tuple[str, ...]) -> str:
 def _title_art(slug: str, title: str, caption: str) -> dict[str, _Art]:
     return {
         "poster": _Art(
+            "poster",
             f"{PREFIX}/{slug}/poster.jpg",
             demo_art.POSTER_SIZE,
             lambda: demo_art.poster(title, caption, seed=slug),
         ),
         "backdrop": _Art(
+            "backdrop",
             f"{PREFIX}/{slug}/backdrop.jpg",
             demo_art.BACKDROP_SIZE,
             lambda: demo_art.backdrop(title, caption, seed=slug),
@@ -110,6 +122,7 @@ def _season_art(number: int, name: str, year: int) -> _Art:
     caption = f"Season {number} · {year}"
     seed = f"{SERIES_SLUG}:s{number}"
     return _Art(
+        "poster",
         f"{PREFIX}/{SERIES_SLUG}/s{number:02d}/poster.jpg",
         demo_art.POSTER_SIZE,
         lambda: demo_art.poster(demo_data.SERIES_TITLE, caption + f" · {name}", seed=seed),
@@ -119,6 +132,7 @@ def _season_art(number: int, name: str, year: int) -> _Art:
 def _still_art(season: int, episode: int, name: str) -> _Art:
     seed = f"{SERIES_SLUG}:s{season}e{episode}"
     return _Art(
+        "still",
         f"{PREFIX}/{SERIES_SLUG}/s{season:02d}e{episode:02d}/still.jpg",
         demo_art.STILL_SIZE,
         lambda: demo_art.still(name, f"{demo_data.SERIES_TITLE} · S{season} E{episode}", seed=seed),
@@ -127,16 +141,24 @@ def _still_art(season: int, episode: int, name: str) -> _Art:
 
 def _photo_art(slug: str, name: str) -> _Art:
     return _Art(
-        f"{PREFIX}/people/{slug}/photo.jpg", demo_art.PHOTO_SIZE, lambda: demo_art.photo(name, seed=slug)
+        "photo",
+        f"{PREFIX}/people/{slug}/photo.jpg",
+        demo_art.PHOTO_SIZE,
+        lambda: demo_art.photo(name, seed=slug),
     )
 
 
 async def _store(storage: Storage, art: list[_Art]) -> None:
-    """Render on worker threads (Pillow releases the GIL in its heavy parts) and store every image."""
+    """Render on worker threads (Pillow releases the GIL); store each image and its upload variants."""
 
     async def one(item: _Art) -> None:
         data = await asyncio.to_thread(item.render)
+        spec = KINDS[item.kind]
+        rendered = await variants.make(data, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
         await storage.put_bytes(item.key, data, content_type=_JPEG)
+        for variant in rendered.variants:
+            key = variants.variant_key(item.key, variant.name)
+            await storage.put_bytes(key, variant.data, content_type=_WEBP)
 
     await asyncio.gather(*(one(item) for item in art))
 

@@ -1,8 +1,7 @@
 """Generated artwork for the demo catalog: posters, backdrops, stills and portraits drawn with Pillow.
 
-Pillow is a local-only dependency (requirements-local.txt): it is imported inside the functions, and
-nothing deployed imports this module. Every image is deterministic for its seed (same bytes every run),
-so re-seeding rewrites identical objects.
+Pillow is imported inside the functions (cold start); nothing deployed imports this module. Every image
+is deterministic for its seed (same bytes every run), so re-seeding rewrites identical objects.
 """
 
 from __future__ import annotations

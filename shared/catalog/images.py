@@ -3,8 +3,9 @@
 An image entry in a title's (season's, episode's, person's) `images` jsonb says where the image lives:
 - {"public_id": ..., "version"?: ...}: uploaded to Cloudinary; each size is a transformation URL
   (smart-cropped to the kind's aspect ratio, automatic format and quality, the size's width).
-- {"key": ...}: stored in object storage; every size is the same signed download URL of the original
-  (the local default has no resizer, and serving originals beats failing).
+- {"key": ..., "sizes"?: {"w185": key, ...}}: stored in object storage; each size with a variant in
+  `sizes` (WebP made at upload by shared.images.variants) is that variant's signed URL, every other size
+  and "original" the original's (entries stored before variants existed have no `sizes`).
 - {"url": "https://..."}: an external image (e.g. from an import), used as is for every size.
 The entry decides rather than IMAGES_BACKEND, so images stored before the backend changed keep working
 (the demo catalog lives in storage even when Cloudinary is configured); a Cloudinary entry needs
@@ -62,7 +63,7 @@ async def image_urls(
     if not isinstance(images, dict):
         return {}
     result: dict[str, dict[str, str]] = {}
-    stored: dict[str, str] = {}
+    stored: dict[str, dict[str, str]] = {}  # kind -> {size name: key}
     for kind, entry in images.items():
         if kind not in KINDS or not isinstance(entry, dict):
             continue
@@ -70,15 +71,27 @@ async def image_urls(
         if isinstance(public_id, str) and public_id and settings.cloudinary_url:
             result[kind] = _cloudinary_sizes(kind, public_id, entry.get("version"), settings.cloudinary_url)
         elif isinstance(key, str) and key:
-            stored[kind] = key
+            stored[kind] = _stored_sizes(kind, key, entry.get("sizes"))
         elif isinstance(url, str) and url.startswith(("https://", "http://")):
             result[kind] = dict.fromkeys(size_names(kind), url)
     if stored:
         storage = storage or await get_storage()
-        signed = await _signed_urls(storage, list(stored.values()), settings.storage_url_ttl_seconds, now)
-        for kind, url in zip(stored, signed, strict=True):
-            result[kind] = dict.fromkeys(size_names(kind), url)
+        keys = list(dict.fromkeys(key for sizes in stored.values() for key in sizes.values()))
+        signed = await _signed_urls(storage, keys, settings.storage_url_ttl_seconds, now)
+        url_of = dict(zip(keys, signed, strict=True))
+        for kind, sizes in stored.items():
+            result[kind] = {name: url_of[key] for name, key in sizes.items()}
     return {kind: result[kind] for kind in images if kind in result}  # keep the entry's order
+
+
+def _stored_sizes(kind: str, key: str, sizes: Any) -> dict[str, str]:
+    """{size name: key} of a stored entry: its variant where `sizes` has one, else the original."""
+    variants = sizes if isinstance(sizes, dict) else {}
+    result: dict[str, str] = {}
+    for name in size_names(kind):
+        variant = variants.get(name) if name != ORIGINAL else None
+        result[name] = variant if isinstance(variant, str) and variant else key
+    return result
 
 
 async def _signed_urls(storage: Storage, keys: list[str], ttl: int, now: float | None) -> list[str]:

@@ -11,12 +11,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from shared.catalog.schemas import EpisodeRead, PersonDetail, SeasonRead, TermRead, TitleDetail
-from shared.catalog_admin import importer, people, reads, seasons, service
+from shared.catalog_admin import images, importer, people, reads, seasons, service
 from shared.catalog_admin.schemas import (
     AvailabilityChange,
     CreditsReplace,
     EpisodeCreate,
     EpisodeUpdate,
+    ImageConfirm,
+    ImageUploaded,
+    ImageUploadRequest,
+    ImageUploadTicket,
     ImportCast,
     ImportCrew,
     ImportReport,
@@ -35,6 +39,7 @@ from shared.http.auth import Principal
 from shared.http.client_meta import Meta
 from shared.http.permissions import CanWriteCatalog, permission_responses
 from shared.infra.db import Tx
+from shared.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog-admin"])
 
@@ -368,6 +373,43 @@ async def create_category(body: TermCreate, tx: Tx, caller: CanWriteCatalog, met
     """Editorial groupings such as "Award winners"; the slug is made from the name when left out."""
     row = await service.create_term(tx, kind="category", data=body, actor=_actor(caller, meta))
     return TermRead.model_validate(row)
+
+
+# Artwork uploads.
+
+
+@router.post(
+    "/images/upload",
+    response_model=ImageUploadTicket,
+    summary="Get a direct-upload ticket for catalog artwork",
+    responses=permission_responses(
+        {422: [*_INVALID, "unsupported_image_type", "image_too_large"], 429: ["rate_limited"]}
+    ),
+)
+async def image_upload(body: ImageUploadRequest, caller: CanWriteCatalog) -> ImageUploadTicket:
+    """PNG, JPEG or WebP up to 10 MB, uploaded by the browser to storage (PUT) or Cloudinary (POST)."""
+    return await images.upload_ticket(settings=get_settings(), user_id=caller.user_id, data=body)
+
+
+@router.post(
+    "/images",
+    status_code=201,
+    response_model=ImageUploaded,
+    summary="Check an uploaded image and get its entry for images[kind]",
+    responses=permission_responses(
+        {
+            400: ["invalid_image_key", "invalid_image_signature", "image_not_uploaded"],
+            422: [*_INVALID, "invalid_image"],
+        }
+    ),
+)
+async def confirm_image(body: ImageConfirm, caller: CanWriteCatalog) -> ImageUploaded:
+    """Storage: {kind, key}; Cloudinary: {kind, public_id, version, signature} from the upload's answer.
+
+    422 invalid_image: not a decodable PNG, JPEG or WebP, over 10 MB or 40 megapixels, or under 100 px a
+    side. The `entry` is then set with PATCH (or POST) of the title, season, episode or person.
+    """
+    return await images.confirm(settings=get_settings(), user_id=caller.user_id, data=body)
 
 
 # Bulk import.

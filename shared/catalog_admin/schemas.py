@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -23,14 +23,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from shared.catalog.images import KINDS, ORIGINAL, size_names
 from shared.catalog.schemas import RatingSystem, TitleKind, TitleStatus
 from shared.catalog_admin import codes
 from shared.entitlements.schemas import Access
+from shared.images.schemas import UploadConfirm, UploadTicket
 from shared.profiles.schemas import MaturityLevel
 
 _FORBID = ConfigDict(extra="forbid")
@@ -129,13 +132,22 @@ Runtime = Annotated[int, Field(ge=1, le=2000, description="minutes")]
 Year = Annotated[int, Field(ge=1870, le=2100)]
 Order = Annotated[int, Field(ge=0, le=100_000, description="billing order, lowest first")]
 _PUBLIC_ID = re.compile(r"[A-Za-z0-9_/.~-]{1,255}")
+IMAGE_MAX_SIDE = 20_000
+SizeName = Annotated[
+    str, _pattern(re.compile(r"w[1-9][0-9]{0,4}"), "invalid_image", "sizes: names are w<width>, e.g. w342")
+]
+StorageKey = Annotated[str, AfterValidator(_storage_key)]
 
 
 class ImageRef(BaseModel):
     """Where an image lives: a storage `key`, a Cloudinary `public_id` (+ `version`), or an https `url`."""
 
     model_config = _FORBID
-    key: Annotated[str, AfterValidator(_storage_key)] | None = None
+    key: StorageKey | None = None
+    sizes: Annotated[dict[SizeName, StorageKey], Field(max_length=10)] | None = Field(
+        default=None,
+        description="storage only: {size name: key} of resized variants (e.g. w342); other sizes use `key`",
+    )
     public_id: (
         Annotated[
             str, _pattern(_PUBLIC_ID, "invalid_image", "public_id: letters, digits and _/.~- (255 at most)")
@@ -144,8 +156,8 @@ class ImageRef(BaseModel):
     ) = None
     version: int | None = Field(default=None, ge=1, description="Cloudinary version of the upload")
     url: Annotated[str, Field(max_length=2000), _https("invalid_image")] | None = None
-    width: int | None = Field(default=None, ge=1, le=20_000)
-    height: int | None = Field(default=None, ge=1, le=20_000)
+    width: int | None = Field(default=None, ge=1, le=IMAGE_MAX_SIDE)
+    height: int | None = Field(default=None, ge=1, le=IMAGE_MAX_SIDE)
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageRef:
@@ -154,6 +166,8 @@ class ImageRef(BaseModel):
             raise PydanticCustomError(
                 "image_source_required", "give exactly one of key (storage), public_id (Cloudinary) or url"
             )
+        if self.sizes is not None and self.key is None:
+            raise PydanticCustomError("invalid_image", "sizes: only with key (Cloudinary resizes by URL)")
         return self
 
     def stored(self) -> dict[str, Any]:
@@ -165,6 +179,21 @@ class _Images(BaseModel):
     """Images by kind; in an update a kind set to null is removed and kinds left out stay as they are."""
 
     model_config = _FORBID
+
+    @field_validator("*")
+    @classmethod
+    def _sizes_of_the_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        """Variant names must be widths of this kind (a poster has no w1280)."""
+        if isinstance(value, ImageRef) and value.sizes and info.field_name in KINDS:
+            allowed = [name for name in size_names(info.field_name) if name != ORIGINAL]
+            unknown = sorted(set(value.sizes) - set(allowed))
+            if unknown:
+                raise PydanticCustomError(
+                    "invalid_image",
+                    "sizes: {unknown} is not a size of {kind} ({allowed})",
+                    {"unknown": ", ".join(unknown), "kind": info.field_name, "allowed": ", ".join(allowed)},
+                )
+        return value
 
     def changes(self) -> dict[str, dict[str, Any] | None]:
         """{kind: entry or None (remove)} for the kinds the client sent."""
@@ -199,6 +228,52 @@ class PersonImages(_Images):
     """A person's photo (2:3)."""
 
     photo: ImageRef | None = None
+
+
+# Direct uploads of artwork (POST /images/upload, then POST /images).
+
+ImageKindName = Literal["poster", "backdrop", "still", "logo", "photo"]
+if set(get_args(ImageKindName)) != set(KINDS):  # one list of kinds: shared.catalog.images.KINDS
+    raise RuntimeError("ImageKindName must name exactly the kinds of shared.catalog.images.KINDS")
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+
+
+class ImageUploadRequest(BaseModel):
+    """What the browser is about to upload, and for which kind of image."""
+
+    model_config = _FORBID
+    kind: ImageKindName
+    content_type: str = Field(max_length=100, description="image/png, image/jpeg or image/webp")
+    size: int = Field(ge=1, description=f"bytes, at most {IMAGE_MAX_BYTES}")
+
+
+class ImageUploadTicket(UploadTicket):
+    """How the browser uploads the artwork directly (storage PUT or Cloudinary POST), then confirms it.
+
+    storage: send `method` to `upload_url` with `headers` and the file (exactly the announced size) as the
+    body, then POST /images {"kind", "key"}. cloudinary: POST `upload_url` as multipart/form-data with every
+    entry of `fields` plus `file`, then POST /images with the kind and the answer's public_id, version and
+    signature.
+    """
+
+    max_bytes: int = IMAGE_MAX_BYTES
+
+
+class ImageConfirm(UploadConfirm):
+    """The finished upload and its kind: {kind, key} (storage) or {kind, public_id, version, signature}."""
+
+    kind: ImageKindName
+
+
+class ImageUploaded(BaseModel):
+    """A checked image: `entry` goes as is into images[kind] of a title, season, episode or person."""
+
+    kind: ImageKindName
+    entry: dict[str, Any] = Field(
+        description="storage: {key, sizes: {w185: key, ...}, width, height}; "
+        "Cloudinary: {public_id, version, width, height}"
+    )
+    urls: dict[str, str] = Field(description="{size name: URL} for a preview, as viewers will get them")
 
 
 class TrailerInput(BaseModel):

@@ -1,0 +1,134 @@
+"""Signed direct uploads to Cloudinary: the SDK's configuration, the ticket, the confirm check, deletion.
+
+Everything the browser sends except file, api_key, resource_type and cloud_name is signed, so it cannot
+change the name, the accepted formats, or overwrite an existing image (overwrite=false): a still-valid
+ticket cannot swap an image after it was checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from shared.errors import BadRequest, ServiceUnavailable
+from shared.images.formats import FORMATS
+from shared.images.policy import UploadPolicy
+from shared.images.schemas import Confirmation, UploadTicket
+from shared.settings import Settings
+
+logger = logging.getLogger("cinema.images")
+
+TICKET_SECONDS = 3600  # Cloudinary refuses signed uploads whose timestamp is older than 1 h
+TIMEOUT = 10
+NAME = r"[0-9a-f]{32}"  # the random part of every public_id handed out
+
+
+def sdk(settings: Settings) -> ModuleType:
+    """The cloudinary package, configured from CLOUDINARY_URL (and CLOUDINARY_UPLOAD_PREFIX)."""
+    import cloudinary
+    import cloudinary.api
+    import cloudinary.exceptions
+    import cloudinary.uploader
+    import cloudinary.utils
+
+    if not settings.cloudinary_url:
+        raise ServiceUnavailable("Cloudinary is not configured.")
+    # config(cloudinary_url=...) only stores the string; the SDK parses the URL only from the
+    # environment at import, so the parts are set explicitly (same parsing as the SDK's).
+    parsed = urlsplit(settings.cloudinary_url)
+    prefix = str(settings.cloudinary_upload_prefix).rstrip("/") if settings.cloudinary_upload_prefix else None
+    cloudinary.config(
+        cloud_name=parsed.hostname,
+        api_key=unquote(parsed.username or ""),
+        api_secret=unquote(parsed.password or ""),
+        upload_prefix=prefix,
+        secure=True,
+        timeout=TIMEOUT,  # the Admin API calls; the SDK waits forever by default
+    )
+    module: ModuleType = cloudinary
+    return module
+
+
+def upload_ticket(settings: Settings, *, policy: UploadPolicy, public_id: str) -> UploadTicket:
+    """A signed upload of one image under `public_id` (PNG, JPEG or WebP, never replacing one)."""
+    cloudinary = sdk(settings)
+    config = cloudinary.config()
+    params = {
+        "timestamp": str(int(time.time())),
+        "public_id": public_id,
+        "allowed_formats": ",".join(FORMATS),
+        "overwrite": "false",
+    }
+    signature = cloudinary.utils.api_sign_request(
+        params, config.api_secret, config.signature_algorithm, config.signature_version
+    )
+    return UploadTicket(
+        backend="cloudinary",
+        upload_url=cloudinary.utils.cloudinary_api_url("upload", resource_type="image"),
+        method="POST",
+        fields={**params, "signature": signature, "api_key": config.api_key},
+        key=public_id,
+        max_bytes=policy.max_bytes,
+        expires_in=TICKET_SECONDS,
+    )
+
+
+async def confirm_upload(
+    settings: Settings,
+    *,
+    policy: UploadPolicy,
+    prefix: str,
+    upload: Confirmation,
+) -> dict[str, Any]:
+    """Check a finished upload under `prefix` (signature, existence, format, size); return its resource.
+
+    An upload that is not an acceptable image is deleted at Cloudinary before the refusal.
+    """
+    public_id, version, signature = upload.public_id or "", upload.version, upload.signature
+    if not re.fullmatch(re.escape(prefix) + NAME, public_id):
+        raise BadRequest(f"That image was not uploaded for {policy.owner}.", code=policy.key_code)
+    if version is None or not signature:
+        raise BadRequest("Send the version and signature Cloudinary returned.", code=policy.signature_code)
+    cloudinary = sdk(settings)
+    if not cloudinary.utils.verify_api_response_signature(public_id, version, signature):
+        raise BadRequest("The upload's signature does not match.", code=policy.signature_code)
+    try:
+        resource: dict[str, Any] = await asyncio.to_thread(cloudinary.api.resource, public_id)
+    except cloudinary.exceptions.NotFound:
+        raise BadRequest("No image was uploaded under that id.", code=policy.not_uploaded_code) from None
+    except Exception as error:  # the SDK raises its own Error tree and urllib3 errors
+        logger.warning("cloudinary resource lookup failed: %s", error)
+        raise ServiceUnavailable("The image service did not answer; try again shortly.") from error
+    if str(resource.get("version")) != str(version):
+        raise BadRequest("The upload's version does not match.", code=policy.signature_code)
+    if not _acceptable(policy, resource):
+        await destroy(settings, public_id)
+        raise policy.invalid()
+    return resource
+
+
+def _acceptable(policy: UploadPolicy, resource: dict[str, Any]) -> bool:
+    size, width, height = resource.get("bytes"), resource.get("width"), resource.get("height")
+    if resource.get("format") not in FORMATS or not isinstance(size, int) or size > policy.max_bytes:
+        return False
+    if policy.min_side is None and policy.max_pixels is None:
+        return True
+    if not isinstance(width, int) or not isinstance(height, int):
+        return False
+    if policy.min_side is not None and min(width, height) < policy.min_side:
+        return False
+    return policy.max_pixels is None or width * height <= policy.max_pixels
+
+
+async def destroy(settings: Settings, public_id: str) -> None:
+    """Delete an image at Cloudinary, best effort (an orphan costs storage, a failed request costs more)."""
+    try:
+        cloudinary = sdk(settings)
+        await asyncio.to_thread(cloudinary.uploader.destroy, public_id, invalidate=True, timeout=TIMEOUT)
+    except Exception:
+        logger.warning("could not delete Cloudinary image %s", public_id, exc_info=True)
