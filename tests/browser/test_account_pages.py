@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pyotp
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LiveServer
+from tests.support.browser_pages import PICKER, newest_mail, sign_in
 from tests.support.identity import (
     PASSWORD,
     auth_client,
@@ -25,26 +24,8 @@ from tests.support.identity import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
-PICKER = re.compile(r"/profiles/$")
 USED_LINK = "This link is invalid, was already used or has expired; ask for a new one."
 NEW_PASSWORD = "violet harbour lantern 1987 quietly"
-
-
-async def newest_mail(live_server: LiveServer, to: str, template: str) -> dict[str, Any]:
-    """The newest outbox message of this template to this address, read as a person would: GET the outbox."""
-    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=10) as client:
-        response = await client.get("/api/v1/dev/outbox", params={"to": to, "limit": 20})
-    assert response.status_code == 200, response.text
-    mails = [item for item in response.json()["items"] if item["template"] == template]
-    assert mails, f"no {template} mail to {to}"
-    return dict(mails[0])
-
-
-async def sign_in(page: Page, email: str, password: str, *, start: str = "/login") -> None:
-    await page.goto(start)
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 async def test_sign_up_confirm_by_email_link_and_sign_in(page: Page, live_server: LiveServer) -> None:
@@ -57,7 +38,7 @@ async def test_sign_up_confirm_by_email_link_and_sign_in(page: Page, live_server
     await expect(page.get_by_role("heading", name="Check your inbox")).to_be_focused()
     await expect(page.locator("#sent-email")).to_have_text(email)
 
-    mail = await newest_mail(live_server, email, "verify_email")
+    mail = await newest_mail(live_server.base_url, email, "verify_email")
     link = mail["links"][0]
     assert link.startswith(f"{live_server.base_url}/verify-email?token="), link
     # Locally the page links straight to that email.
@@ -78,8 +59,7 @@ async def test_sign_up_confirm_by_email_link_and_sign_in(page: Page, live_server
     await expect(page.get_by_role("heading", name="Need a new link?")).to_be_visible()
     assert "token" not in page.url
 
-    await sign_in(page, email, PASSWORD)
-    await page.wait_for_url(PICKER)  # sent from nowhere in particular: on to "Who's watching?"
+    await sign_in(page, email, PASSWORD)  # sent from nowhere in particular: on to "Who's watching?"
     stored = await page.evaluate("JSON.parse(sessionStorage.getItem('cinema.session'))")
     assert stored["access_token"] and stored["refresh_token"] and stored["session_id"]
 
@@ -119,7 +99,7 @@ async def test_sign_in_errors_show_the_problem_detail(
         response = await client.post("/api/v1/auth/signup", json={"email": unverified, "password": PASSWORD})
         assert response.status_code == 202, response.text
 
-    await sign_in(page, unverified, PASSWORD)
+    await sign_in(page, unverified, PASSWORD, then=None)
     await expect(page.get_by_role("alert")).to_contain_text("Confirm your email address first")
     await page.get_by_role("button", name="Send a new confirmation link").click()
     await expect(page.get_by_role("status")).to_have_text(
@@ -127,7 +107,7 @@ async def test_sign_in_errors_show_the_problem_detail(
     )
 
     email, _ = await sign_up_verified(database_url)
-    await sign_in(page, email, "not the right password at all")
+    await sign_in(page, email, "not the right password at all", then=None)
     await expect(page.get_by_role("alert")).to_have_text("The email or password is incorrect.")
     password = page.get_by_label("Password")
     await expect(password).to_be_focused()
@@ -145,7 +125,7 @@ async def test_forgot_password_reset_by_email_link_and_sign_in(
     await expect(page.get_by_role("status")).to_have_text(
         "If that address has an account, a reset link is on its way."
     )
-    link = (await newest_mail(live_server, email, "reset_password"))["links"][0]
+    link = (await newest_mail(live_server.base_url, email, "reset_password"))["links"][0]
     assert link.startswith(f"{live_server.base_url}/reset-password?token="), link
 
     # Follow it the way a person does: open the email, press its button.
@@ -207,7 +187,7 @@ async def test_sign_in_with_two_step_verification(
         )
         assert response.status_code == 200, response.text
 
-    await sign_in(page, email, password, start="/login/?next=%2Faccount%2F")
+    await sign_in(page, email, password, start="/login/?next=%2Faccount%2F", then=None)
     code = page.get_by_label("Verification code")
     await expect(code).to_be_focused()
     assert await page.evaluate("sessionStorage.getItem('cinema.session')") is None
@@ -233,7 +213,7 @@ async def test_confirm_a_new_email_address(page: Page, live_server: LiveServer, 
             json={"new_email": new_email, "password": password},
         )
         assert response.status_code == 202, response.text
-    link = (await newest_mail(live_server, new_email, "email_change_verify"))["links"][0]
+    link = (await newest_mail(live_server.base_url, new_email, "email_change_verify"))["links"][0]
     assert link.startswith(f"{live_server.base_url}/confirm-email?token="), link
 
     await page.goto(link)
@@ -244,7 +224,6 @@ async def test_confirm_a_new_email_address(page: Page, live_server: LiveServer, 
     await page.goto(link)
     await expect(page.get_by_role("alert")).to_have_text(USED_LINK)
     await sign_in(page, new_email, password)
-    await page.wait_for_url(PICKER)
     await page.goto("/login")
     await expect(page.get_by_role("heading", name=f"Signed in as {new_email}")).to_be_visible()
 
@@ -363,7 +342,7 @@ async def test_sign_in_continues_to_the_page_that_asked_for_it(
 
     for hostile in HOSTILE_NEXT:
         await page.evaluate("sessionStorage.clear()")
+        # On to the profile picker of this site, whatever next said.
         await sign_in(page, email, password, start=f"/login/?next={quote(hostile, safe='')}")
-        await page.wait_for_url(PICKER)  # the profile picker of this site, whatever next said
         assert page.url == f"{live_server.base_url}/profiles/", (hostile, page.url)
     assert not problems, problems

@@ -9,42 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 import httpx
 import pyotp
 import pytest
-from playwright.async_api import ConsoleMessage, Download, Page, Route, expect
+from playwright.async_api import Download, Page, Route, expect
 
 from tests.browser.conftest import LiveServer
+from tests.support.browser_pages import ConsoleErrors, screenshot, sign_in
 from tests.support.identity import auth_client, log_in, sign_up_verified, unique_email, users_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
-REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "/account/"
 NEW_PASSWORD = "amber orchard telescope 2046 gently"
-# Chromium logs every 4xx/5xx answer of fetch() as a console error. The page is driven into these on purpose
-# (a weak password, a refusal); any other console error, or one of another status, fails the test.
-NETWORK_LOG = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})")
-
-
-def artefacts_dir() -> Path:
-    """Where browser tests leave what a person would look at (TEST_ARTIFACTS_DIR, else .data/, gitignored)."""
-    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / ".data" / "test-artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-async def screenshot(page: Page, name: str) -> None:
-    path = artefacts_dir() / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 0
 
 
 async def downloaded_text(download: Download) -> str:
@@ -52,41 +34,11 @@ async def downloaded_text(download: Download) -> str:
     return await asyncio.to_thread(Path(await download.path()).read_text)
 
 
-class ConsoleErrors:
-    """Every console error of the page; the deliberate HTTP refusals are counted by status apart."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.statuses: list[int] = []
-
-    def __call__(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        matched = NETWORK_LOG.match(message.text)
-        if matched:
-            self.statuses.append(int(matched.group(1)))
-        else:
-            self.errors.append(message.text)
-
-    def check(self, *allowed: int) -> None:
-        assert not self.errors, self.errors
-        assert set(self.statuses) <= set(allowed), self.statuses
-
-
 @pytest.fixture
-def console(page: Page) -> Iterator[ConsoleErrors]:
-    errors = ConsoleErrors()
-    page.on("console", errors)
-    yield errors
-
-
-async def sign_in(page: Page, email: str, password: str) -> None:
-    """Through the sign-in page, as a person does: the tab keeps the session in sessionStorage."""
-    await page.goto("/login")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in", exact=True).click()
-    await page.wait_for_url(re.compile(r"/profiles/$"))  # signing in goes on to the profile picker
+def console(page: Page) -> ConsoleErrors:
+    """The tab's console errors. Chromium logs every 4xx/5xx answer of fetch(); the page is driven into some
+    on purpose (a weak password, a refusal): `check(statuses...)` allows those, and fails on any other."""
+    return ConsoleErrors(page)
 
 
 async def open_account(page: Page) -> None:
@@ -138,7 +90,7 @@ async def test_devices_password_two_step_and_export(
     await expect(devices.locator("li", has_text="This device")).to_have_count(1)
     other_row = devices.locator(f'li[data-session="{other.session_id}"]')
     await expect(other_row).to_be_visible()
-    await screenshot(page, "account-page")
+    await screenshot(page, "account-page", full_page=True)
     await other_row.get_by_role("button", name=re.compile("^Sign out ")).click()
     await expect(other_row).to_have_count(0)
     await expect(page.locator("#devices-section .section-message")).to_contain_text("has been signed out")
@@ -186,7 +138,7 @@ async def test_devices_password_two_step_and_export(
     assert parsed.scheme == "otpauth" and parsed.netloc == "totp", uri
     assert parse_qs(parsed.query)["secret"] == [secret], (uri, secret)
     assert email in unquote(parsed.path)
-    await screenshot(page, "account-2fa-setup")
+    await screenshot(page, "account-2fa-setup", full_page=True)
 
     code = page.get_by_label("Code from the app")
     await code.fill("12345")
@@ -199,7 +151,7 @@ async def test_devices_password_two_step_and_export(
     await expect(codes).to_have_count(10)
     await expect(page.locator("#backup-codes")).to_be_focused()
     shown = [text.strip() for text in await codes.all_text_contents()]
-    await screenshot(page, "account-2fa-backup-codes")
+    await screenshot(page, "account-2fa-backup-codes", full_page=True)
     async with page.expect_download() as waiting:
         await page.get_by_role("button", name="Download codes").click()
     saved = await downloaded_text(await waiting.value)
@@ -250,7 +202,7 @@ async def test_devices_password_two_step_and_export(
     await page.set_viewport_size({"width": 360, "height": 800})
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
-    await screenshot(page, "account-page-narrow")
+    await screenshot(page, "account-page-narrow", full_page=True)
     console.check(403, 422)  # the wrong current password, the weak new one
 
 
@@ -296,7 +248,7 @@ async def test_delete_account(
     await expect(refusal.get_by_role("link", name=re.compile("Plan and billing"))).to_have_attribute(
         "href", "/account/billing/"
     )
-    await screenshot(page, "account-delete-refused")
+    await screenshot(page, "account-delete-refused", full_page=True)
     await page.unroute("**/api/v1/users/me")
 
     await form.get_by_label("Password").fill("the wrong password")

@@ -8,11 +8,9 @@ TEST_ARTIFACTS_DIR/browser/ (default .data/test-artifacts/browser/, gitignored).
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,29 +19,15 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LiveServer, PageProblems
 from tests.support import catalog_factory as factory
+from tests.support.browser_pages import screenshot, sign_in
 from tests.support.identity import sign_up_verified
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-REPO = Path(__file__).resolve().parents[2]
 BILLING = "/account/billing"
 CHECKOUT = re.compile(r"/api/v1/payments/sandbox/checkout/cs_sbx_[0-9a-f]{32}$")
 BACK_ON_BILLING = re.compile(r"/account/billing/(\?.*)?$")
 DATE = r"[A-Z][a-z]+ \d{1,2}, \d{4}"  # en-US "long" date, e.g. June 3, 2026
-
-
-def artefacts_dir() -> Path:
-    """Where browser tests leave what a person would look at (TEST_ARTIFACTS_DIR, else .data/, gitignored)."""
-    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / ".data" / "test-artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-async def screenshot(page: Page, name: str) -> Path:
-    path = artefacts_dir() / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 0
-    return path
 
 
 @pytest.fixture
@@ -61,15 +45,6 @@ async def title_for_sale(database_url: str) -> AsyncIterator[dict[str, Any]]:
                 (title_id, kind, amount),
             )
     yield {"id": title_id, "word": word, "name": f"The {word} Lighthouse"}
-
-
-async def sign_in(page: Page, email: str, password: str) -> None:
-    """Through the sign-in page, as a person does: the tab keeps the session in sessionStorage."""
-    await page.goto("/login")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in", exact=True).click()
-    await page.wait_for_url(re.compile(r"/profiles/$"))  # signing in goes on to the profile picker
 
 
 async def open_billing(page: Page) -> None:
@@ -92,7 +67,7 @@ async def pay_at_checkout(page: Page, *, shot: str | None = None) -> None:
     await page.wait_for_url(CHECKOUT)
     await expect(page.get_by_role("heading", name="Order summary")).to_be_visible()
     if shot:
-        await screenshot(page, shot)
+        await screenshot(page, shot, full_page=True)
     await page.get_by_role("button", name=re.compile(r"^(Pay .+|Start trial)$")).click()
     await page.wait_for_url(BACK_ON_BILLING)
 
@@ -167,7 +142,7 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     await expect(invoices).to_have_count(1)
     await expect(invoices.first).to_contain_text(re.compile(r"CIN-\d+"))
     await expect(invoices.first).to_contain_text("$0.00")  # the trial's invoice
-    await screenshot(page, "billing-page")
+    await screenshot(page, "billing-page", full_page=True)
 
     # The invoice page opens in a new tab (a Blob URL of the authenticated HTML), styled, CSP-clean.
     number = (await invoices.first.locator("th").text_content() or "").strip()
@@ -184,7 +159,7 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     await expect(invoice_tab.locator("body")).to_contain_text(email)
     rules = await invoice_tab.evaluate("[...document.styleSheets].reduce((n, s) => n + s.cssRules.length, 0)")
     assert rules > 5, "the invoice lost its styles"
-    await screenshot(invoice_tab, "billing-invoice")
+    await screenshot(invoice_tab, "billing-invoice", full_page=True)
     await invoice_tab.close()
     assert not tab_problems.items, tab_problems.items
 
@@ -231,7 +206,7 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     await expect(rentals.first).to_contain_text("Paid")
     await expect(rentals.first).to_contain_text(re.compile(f"Start watching by {DATE}"))
     await expect(invoices).to_have_count(2)
-    await screenshot(page, "billing-page-rented")
+    await screenshot(page, "billing-page-rented", full_page=True)
 
     # A second checkout, declined: the cancel banner, nothing bought.
     await page.get_by_label("Search titles").fill(title_for_sale["word"])
@@ -253,11 +228,11 @@ async def test_subscribe_invoice_cancel_resume_rent_and_decline(
     overflow = await sideways_overflow(page)
     assert overflow <= 0, f"the page is {overflow}px wider than a 360 px phone screen"
     await expect(page.get_by_role("combobox", name="Search")).to_be_visible()
-    await screenshot(page, "billing-page-narrow")
+    await screenshot(page, "billing-page-narrow", full_page=True)
 
     # A 1920 px screen: the header spans the width, the page's column is centred and bounded.
     await page.set_viewport_size({"width": 1920, "height": 1080})
-    await screenshot(page, "billing-page-wide")
+    await screenshot(page, "billing-page-wide", full_page=True)
     assert await sideways_overflow(page) <= 0
     box = await page.locator("#app-header").bounding_box()
     assert box and box["width"] >= 1900, box

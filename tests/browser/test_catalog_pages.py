@@ -8,8 +8,6 @@ Screenshots of each page at desktop size and at 375 px are left in TEST_ARTIFACT
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
 import string
@@ -17,7 +15,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -26,21 +23,13 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LiveServer
 from tests.support import catalog_factory as factory
-from tests.support.identity import signed_in_user, users_client
+from tests.support.browser_pages import ConsoleErrors, keep_session, profile_session, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-REPO = Path(__file__).resolve().parents[2]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 CHECKOUT = re.compile(r"/api/v1/payments/sandbox/checkout/cs_sbx_[0-9a-f]{32}$")
-
-
-def artefacts_dir() -> Path:
-    """Where browser tests leave what a person would look at (TEST_ARTIFACTS_DIR, else .data/, gitignored)."""
-    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / ".data" / "test-artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 async def screenshots(page: Page, name: str) -> None:
@@ -49,9 +38,7 @@ async def screenshots(page: Page, name: str) -> None:
         await page.set_viewport_size(size)
         wide = await page.evaluate("document.documentElement.scrollWidth")
         assert wide <= size["width"], f"{name} scrolls sideways at {size['width']} px ({wide} px wide)"
-        path = artefacts_dir() / f"catalog-{name}-{label}.png"
-        await page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 0
+        await screenshot(page, f"catalog-{name}-{label}", full_page=True)
     await page.set_viewport_size(DESKTOP)
 
 
@@ -164,40 +151,12 @@ async def catalog(database_url: str) -> AsyncIterator[Catalog]:
 @pytest.fixture
 async def viewer(database_url: str) -> dict[str, Any]:
     """A new viewer signed in, with the session switched to their profile (the tokens the pages keep)."""
-    user = await signed_in_user(database_url)
-    async with users_client() as client:
-        listed = await client.get("/api/v1/users/me/profiles", headers=user.headers)
-        assert listed.status_code == 200, listed.text
-        profile_id = listed.json()[0]["id"]
-        selected = await client.post(f"/api/v1/users/me/profiles/{profile_id}/select", headers=user.headers)
-        assert selected.status_code == 200, selected.text
-    tokens = selected.json()
-    return {
-        key: tokens[key]
-        for key in ("access_token", "refresh_token", "expires_at", "session_id", "profile_id")
-    }
-
-
-class ConsoleErrors:
-    """Every console error of the page (the conftest's `page` already fails on CSP errors and exceptions)."""
-
-    def __init__(self, page: Page) -> None:
-        self.items: list[str] = []
-        page.on("console", self.on_console)
-
-    def on_console(self, message: Any) -> None:
-        if message.type == "error":
-            where = (message.location or {}).get("url", "")
-            self.items.append(f"{message.text} ({where})" if where else message.text)
+    return (await profile_session(database_url)).tokens
 
 
 async def signed_in(page: Page, session: dict[str, Any]) -> ConsoleErrors:
     """The tab holds the profile session as the sign-in and profile pages leave it (sessionStorage)."""
-    stored = json.dumps(session)
-    await page.context.add_init_script(
-        "if (!sessionStorage.getItem('cinema.session'))"
-        f" sessionStorage.setItem('cinema.session', {stored!r});"
-    )
+    await keep_session(page.context, session)
     return ConsoleErrors(page)
 
 
@@ -263,7 +222,7 @@ async def test_browse_filters_and_sort_are_kept_by_reload_and_history(
     await page.go_forward()
     await expect(page.get_by_label("From")).to_have_value("2010")
     await expect(page.locator("#grid .card-title")).to_have_text(newest)
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_browse_loads_more_with_a_button(
@@ -285,7 +244,7 @@ async def test_browse_loads_more_with_a_button(
     # The keyboard carries on from the first title that arrived.
     await expect(cards.nth(24).get_by_role("link")).to_be_focused()
     await expect(cards.nth(24)).to_contain_text("Reel 24")
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_a_misspelt_search_finds_the_title_with_facets(
@@ -322,7 +281,7 @@ async def test_a_misspelt_search_finds_the_title_with_facets(
     await expect(page.locator("#grid .card")).to_have_count(0)
     await page.go_back()
     await expect(page.locator("#grid .card").filter(has_text=catalog.series_name)).to_be_visible()
-    assert not console.items, console.items
+    console.check()
 
 
 async def my_list_ids(page: Page) -> list[str]:
@@ -415,7 +374,8 @@ async def test_the_series_page_shows_story_credits_episodes_and_toggles_my_list(
     await expect(page.get_by_role("button", name="My List")).to_have_attribute("aria-pressed", "false")
     assert str(catalog.series_id) not in await my_list_ids(page)
     # The made-up trailer file does not exist: its 404 is the only console line allowed.
-    assert all("missing-teaser.mp4" in line for line in console.items), console.items
+    console.check(404)
+    assert all("missing-teaser.mp4" in url for _, url in console.refused), console.refused
 
 
 async def test_play_becomes_resume_at_the_saved_position(
@@ -445,7 +405,7 @@ async def test_play_becomes_resume_at_the_saved_position(
     await expect(play).to_have_text("▶ Resume S1 E2")
     await expect(play).to_have_attribute("href", f"/watch/?content={episode_id}")
     await expect(page.locator(f"[data-episode='{episode_id}']")).to_contain_text("stopped at 12:34")
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_a_transactional_title_offers_rent_and_buy_through_checkout(
@@ -461,7 +421,7 @@ async def test_a_transactional_title_offers_rent_and_buy_through_checkout(
     await expect(ways.get_by_role("button", name="Buy for $14.99")).to_be_visible()
     await expect(page.locator("#play")).to_have_attribute("href", f"/watch/?content={catalog.for_sale_id}")
     await screenshots(page, "title-offers")
-    assert not console.items, console.items
+    console.check()
 
     # Rent -> the purchase opens the payment provider's checkout (the sandbox here).
     await rent.click()
@@ -482,7 +442,7 @@ async def test_signed_out_pages_show_the_catalog_and_a_sign_in_way(
     await ready(page, "/title/?id=not-a-title")
     await expect(page.get_by_role("heading", name="Title not found", level=1)).to_be_visible()
     # The 404 of the title's lookup is the only console line (the browser logs failed fetches).
-    assert all("404" in text for text in console.items), console.items
+    console.check(404)
     await ready(page, f"/browse/?genre={catalog.genre_slug}&sort=bogus")
     await expect(page).to_have_url(re.compile(rf"/browse/\?genre={catalog.genre_slug}$"))
     await expect(page.locator("#grid .card")).to_have_count(4)

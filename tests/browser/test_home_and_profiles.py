@@ -7,11 +7,8 @@ Screenshots (home at desktop and phone width, the picker) go to TEST_ARTIFACTS_D
 from __future__ import annotations
 
 import io
-import os
 import re
 import uuid
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -19,36 +16,12 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LiveServer
 from tests.support import catalog_factory as factory
+from tests.support.browser_pages import ConsoleErrors, ready, screenshot, sign_in
 from tests.support.identity import PASSWORD, sign_up_verified
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
-REPO = Path(__file__).resolve().parents[2]
 WHO_IS_WATCHING = "Who\u2019s watching?"  # the page's typographic apostrophe
-
-
-def artefacts_dir() -> Path:
-    """Where the screenshots go (TEST_ARTIFACTS_DIR, else .data/test-artifacts, gitignored)."""
-    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / ".data" / "test-artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-class ConsoleErrors:
-    """Every console error and uncaught exception of the page (the conftest's fixture keeps CSP ones)."""
-
-    def __init__(self, page: Page, *, expected: str | None = None) -> None:
-        self.items: list[str] = []
-        self.expected = re.compile(expected) if expected else None
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.items.append(f"uncaught: {error}"))
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error" and not (self.expected and self.expected.search(message.text)):
-            self.items.append(f"{message.text} ({message.location.get('url', '')})")
-
-    def check(self, where: str) -> None:
-        assert not self.items, f"console errors on {where}: {self.items}"
 
 
 async def catalog(database_url: str, word: str) -> dict[str, str]:
@@ -98,18 +71,6 @@ def png() -> bytes:
     return out.getvalue()
 
 
-async def sign_in(page: Page, email: str) -> None:
-    await page.goto("/login")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in", exact=True).click()
-    await page.wait_for_url(re.compile(r"/profiles/$"))  # signing in goes on to the profile picker
-
-
-async def ready(page: Page) -> None:
-    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
-
-
 async def add_profile(page: Page, name: str, *, kids: bool) -> None:
     await page.get_by_role("button", name="Add profile").click()
     dialog = page.get_by_role("dialog", name="Add a profile")
@@ -134,7 +95,6 @@ async def test_profiles_home_rows_and_a_kids_profile(
     word = "Zq" + uuid.uuid4().hex[:6]
     titles = await catalog(database_url, word)
     errors = ConsoleErrors(page)
-    shots = artefacts_dir()
 
     # Signed out: the hero and the public rows.
     await page.goto("/")
@@ -146,11 +106,11 @@ async def test_profiles_home_rows_and_a_kids_profile(
     await page.set_viewport_size({"width": 360, "height": 740})
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the signed-out phone layout scrolls sideways ({width} px)"
-    await page.screenshot(path=str(shots / "home-signed-out-360.png"))
+    await screenshot(page, "home-signed-out-360")
     await page.set_viewport_size({"width": 1920, "height": 1080})
-    await page.screenshot(path=str(shots / "home-signed-out-1920.png"))
+    await screenshot(page, "home-signed-out-1920")
     await page.set_viewport_size({"width": 1280, "height": 800})
-    errors.check("home (signed out)")
+    errors.check(where="home (signed out)")
 
     email, _ = await sign_up_verified(database_url)
     await sign_in(page, email)
@@ -167,8 +127,8 @@ async def test_profiles_home_rows_and_a_kids_profile(
     await expect(page.get_by_role("button", name="Edit Kiddo (kids profile)")).to_be_visible()
     await page.get_by_role("button", name="Done").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text(WHO_IS_WATCHING)
-    await page.screenshot(path=str(shots / "profiles.png"), full_page=True)
-    errors.check("profiles")
+    await screenshot(page, "profiles", full_page=True)
+    errors.check(where="profiles")
 
     await page.get_by_role("button", name="Alex", exact=True).click()
     await page.wait_for_url(f"{live_server.base_url}/")
@@ -202,15 +162,15 @@ async def test_profiles_home_rows_and_a_kids_profile(
     assert "card-link" in reached[-1], reached
     await expect(page.locator(".card-link").first).to_be_focused()
 
-    await page.screenshot(path=str(shots / "home-desktop.png"))
+    await screenshot(page, "home-desktop")
     await page.set_viewport_size({"width": 375, "height": 812})
     await page.reload()
     await ready(page)
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the phone layout scrolls sideways ({width} px)"
-    await page.screenshot(path=str(shots / "home-375.png"))
+    await screenshot(page, "home-375")
     await page.set_viewport_size({"width": 1280, "height": 800})
-    errors.check("home (adult profile)")
+    errors.check(where="home (adult profile)")
 
     # Switch to the kids profile through the profile menu.
     await page.get_by_role("button", name="Profile menu: Alex").click()
@@ -225,13 +185,13 @@ async def test_profiles_home_rows_and_a_kids_profile(
     offered = await suggestions(page, word)
     assert any(f"{word} Meadow" in text for text in offered), offered
     assert not any("Nightfall" in text for text in offered), offered
-    await page.screenshot(path=str(shots / "home-kids.png"))
-    errors.check("home (kids profile)")
+    await screenshot(page, "home-kids")
+    errors.check(where="home (kids profile)")
 
 
 async def test_pin_locked_profile_asks_for_the_pin(page: Page, database_url: str) -> None:
     # The wrong PIN is a 403 that Chromium logs as a failed resource load: that one is expected.
-    errors = ConsoleErrors(page, expected=r"status of 403")
+    errors = ConsoleErrors(page, expected_statuses=(403,))
     email, _ = await sign_up_verified(database_url)
     await sign_in(page, email)
     await page.goto("/profiles/?manage=1")
@@ -273,4 +233,4 @@ async def test_pin_locked_profile_asks_for_the_pin(page: Page, database_url: str
     await page.wait_for_url(re.compile(r"/$"))
     await ready(page)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Home for Locked Up")
-    errors.check("profiles with a PIN")
+    errors.check(where="profiles with a PIN")

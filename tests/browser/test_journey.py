@@ -25,13 +25,22 @@ import psycopg
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import LiveServer, _unavailable, transcoded_title
-from tests.browser.test_account_pages import newest_mail
-from tests.browser.test_billing_page import open_billing, pay_at_checkout, screenshot
+from tests.browser.conftest import LiveServer, transcoded_title
+from tests.browser.test_billing_page import open_billing, pay_at_checkout
 from tests.browser.test_catalog_pages import word
 from tests.browser.test_home_and_profiles import WHO_IS_WATCHING, add_profile, suggestions
-from tests.browser.test_watch_page import SESSIONS, VENDOR, Console, live_sessions, wait_state
 from tests.support import catalog_factory as factory
+from tests.support.browser_pages import (
+    SESSIONS,
+    ConsoleErrors,
+    live_sessions,
+    newest_mail,
+    ready,
+    require_players,
+    screenshot,
+    sign_in,
+    wait_state,
+)
 from tests.support.identity import PASSWORD, random_ip, unique_email
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -41,9 +50,7 @@ NAME = "Journey Tester"  # the sign-up name: the account's first profile is name
 
 @pytest.fixture(scope="module", autouse=True)
 def players_installed() -> None:
-    """public/vendor/ is filled by `make` (npm ci + copy); skipped without it locally, failed on CI."""
-    if not (VENDOR / "hls.min.js").is_file():
-        _unavailable("public/vendor/ lacks hls.min.js: run `make test` (or `make public/vendor/.installed`)")
+    require_players("hls.min.js")
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +90,7 @@ async def r_rated_title(database_url: str) -> dict[str, str]:
 
 
 async def shot(page: Page, name: str) -> None:
-    await screenshot(page, f"journey-{name}")
-
-
-async def ready(page: Page) -> None:
-    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    await screenshot(page, f"journey-{name}", full_page=True)
 
 
 async def tab_session(page: Page) -> dict[str, Any]:
@@ -117,9 +120,7 @@ async def test_sign_up_subscribe_search_play_resume_stream_limit_and_kids(
 ) -> None:
     base_url = live_server.base_url
     page.context.set_default_timeout(15_000)
-    console = Console(expected_statuses=(409,))
-    page.on("console", console.on_console)
-    page.on("pageerror", console.on_page_error)
+    console = ConsoleErrors(page, expected_statuses=(409,))
     adult_only = await r_rated_title(database_url)
 
     # Sign up, open the verification link from the local outbox, sign in.
@@ -131,16 +132,11 @@ async def test_sign_up_subscribe_search_play_resume_stream_limit_and_kids(
     await shot(page, "signup")
     await page.get_by_role("button", name="Create account").click()
     await expect(page.get_by_role("heading", name="Check your inbox")).to_be_focused()
-    link = (await newest_mail(live_server, email, "verify_email"))["links"][0]
+    link = (await newest_mail(live_server.base_url, email, "verify_email"))["links"][0]
     await page.goto(link)
     await expect(page.get_by_role("heading", name="Email confirmed")).to_be_visible()
-    await page.goto("/login/")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in", exact=True).click()
-
     # Signed in, on to "Who's watching?": the account's first profile, named at sign-up; then Home.
-    await page.wait_for_url(re.compile(r"/profiles/(\?.*)?$"))
+    await sign_in(page, email, PASSWORD, start="/login/", then=re.compile(r"/profiles/(\?.*)?$"))
     await ready(page)
     await expect(page.get_by_role("heading", level=1)).to_have_text(WHO_IS_WATCHING)
     await shot(page, "profiles")
@@ -277,4 +273,4 @@ async def test_sign_up_subscribe_search_play_resume_stream_limit_and_kids(
     await expect(page.locator(f'.card[data-id="{adult_only["id"]}"]')).to_have_count(0)
     await shot(page, "search-kids")
 
-    assert not console.items, console.items
+    console.check()

@@ -13,27 +13,25 @@ TEST_ARTIFACTS_DIR/browser/ (default .data/test-artifacts/browser/, gitignored).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
-import psycopg
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser.conftest import LiveServer, PageProblems, _unavailable, serving
-from tests.support.identity import random_ip, signed_in_user, users_client
+from tests.browser.conftest import LiveServer, PageProblems, serving, transcoded_title
+from tests.support.browser_pages import profile_session, require_players, screenshot
+from tests.support.identity import random_ip
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
-REPO = Path(__file__).resolve().parents[2]
-VENDOR = REPO / "public" / "vendor"
 CLIP_SECONDS = 8.0  # the shared 4 s asset of tests/support/playback.py is too short to pass 5 s
 PLAYED_SECONDS = 5.0
 TOKEN_TTL = 60  # STREAM_TOKEN_TTL_SECONDS' minimum: a player that does not renew stops within a minute
@@ -47,70 +45,47 @@ def live_server() -> Iterator[LiveServer]:
         yield server
 
 
-def artefacts_dir() -> Path:
-    """Where browser tests leave what a person would look at (TEST_ARTIFACTS_DIR, else .data/, gitignored)."""
-    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / ".data" / "test-artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @pytest.fixture(scope="module", autouse=True)
 def players_installed() -> None:
-    """public/vendor/ is filled by `make` (npm ci + copy); skipped without it locally, failed on CI."""
-    missing = [name for name in ("hls.min.js", "dash.all.min.js") if not (VENDOR / name).is_file()]
-    if missing:
-        _unavailable(f"public/vendor/ lacks {missing}: run `make test` (or `make public/vendor/.installed`)")
+    require_players("hls.min.js", "dash.all.min.js")
 
 
 @pytest.fixture(scope="module")
 async def title_id(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> uuid.UUID:
-    """A published title whose current asset is a real transcode (cheap encode settings)."""
-    from shared.infra.loop_local import reset_all
-    from shared.settings import get_settings
-    from tests.transcoding.jobs_support import clip, make_source, park_foreign_jobs, queue_job, work
-
-    file = clip(
-        tmp_path_factory.mktemp("playback") / "playback.mp4", seconds=CLIP_SECONDS, audio_languages=("eng",)
+    """A published title whose current asset is a real transcode (cheap encode settings, one 180p rung)."""
+    return await transcoded_title(
+        database_url,
+        tmp_path_factory.mktemp("playback"),
+        f"Playback {uuid.uuid4().hex[:6]}",
+        seconds=CLIP_SECONDS,
+        size=(320, 180),
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MEDIA_X264_PRESET", "ultrafast")
-        get_settings.cache_clear()
-        await reset_all()
-        try:
-            async with await psycopg.AsyncConnection.connect(
-                database_url, autocommit=True, prepare_threshold=None
-            ) as db:
-                await park_foreign_jobs(db)
-                source_id, title = await make_source(db, file)
-                await queue_job(database_url, source_id)
-                outcomes = await work(kinds=["transcode.run", "events.deliver"])
-                assert ("transcode.run", "done") in outcomes, outcomes
-                cursor = await db.execute(
-                    "select state, is_current from public.media_assets where source_id = %s", (source_id,)
-                )
-                assert await cursor.fetchall() == [("ready", True)]
-        finally:
-            get_settings.cache_clear()
-            await reset_all()
-    return title
 
 
 async def entitled_viewer(database_url: str) -> dict[str, str]:
     """A new viewer with a subscription (tier 1, the title's default) and a token bound to their profile."""
-    viewer = await signed_in_user(database_url)
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
-        await db.execute(
-            "insert into public.entitlements (user_id, kind, plan_code, tier, max_streams, max_height)"
-            " values (%s, 'subscription', 'standard', 1, 2, 1080)",
-            (viewer.user_id,),
+    return (await profile_session(database_url, streams=2)).headers
+
+
+@asynccontextmanager
+async def stream_session(
+    base_url: str, headers: dict[str, str], title_id: uuid.UUID, format: str
+) -> AsyncIterator[tuple[dict[str, Any], str]]:
+    """A started stream session of the title and its manifest URL in `format`; the session ends after."""
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={**headers, "x-forwarded-for": random_ip()}, timeout=15
+    ) as api:
+        response = await api.post(
+            "/api/v1/streaming/sessions",
+            json={"content_id": str(title_id), "device_id": uuid.uuid4().hex, "device_class": "web"},
         )
-    async with users_client() as client:
-        listed = await client.get("/api/v1/users/me/profiles", headers=viewer.headers)
-        assert listed.status_code == 200, listed.text
-        profile_id = listed.json()[0]["id"]
-        selected = await client.post(f"/api/v1/users/me/profiles/{profile_id}/select", headers=viewer.headers)
-        assert selected.status_code == 200, selected.text
-    return {"authorization": f"Bearer {selected.json()['access_token']}"}
+        assert response.status_code == 201, response.text
+        session = response.json()
+        try:
+            yield session, urljoin(base_url + "/", session["manifests"][format])  # an API path, or absolute
+        finally:
+            ended = await api.delete(f"/api/v1/streaming/sessions/{session['session_id']}")
+            assert ended.status_code in (200, 204), ended.text
 
 
 @dataclass
@@ -173,12 +148,11 @@ async def play(
                 await midway(page, list(requested))
                 midway_at = len(requested)
             await asyncio.sleep(0.1 if midway is not None else 0.25)
-        screenshot = artefacts_dir() / f"{name}.png"
-        await page.screenshot(path=str(screenshot))
+        shot = await screenshot(page, name)
     finally:
         await context.close()
     assert not problems.items, problems.items
-    return Played(state, screenshot, fetched, requested, midway_at)
+    return Played(state, shot, fetched, requested, midway_at)
 
 
 @pytest.mark.parametrize("format", ["hls", "dash"])
@@ -187,30 +161,17 @@ async def test_a_viewer_plays_the_encrypted_stream_through_signed_urls(
 ) -> None:
     base_url = live_server.base_url
     headers = await entitled_viewer(database_url)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={**headers, "x-forwarded-for": random_ip()}, timeout=15
-    ) as api:
-        response = await api.post(
-            "/api/v1/streaming/sessions",
-            json={"content_id": str(title_id), "device_id": uuid.uuid4().hex, "device_class": "web"},
-        )
-        assert response.status_code == 201, response.text
-        session = response.json()
-        manifest = urljoin(base_url + "/", session["manifests"][format])  # an API path, or absolute
+    async with stream_session(base_url, headers, title_id, format) as (session, manifest):
         assert manifest.startswith(f"{base_url}/api/v1/streaming/{title_id}/manifest?"), manifest
-        try:
-            played = await play(
-                browser,
-                base_url,
-                name=f"playback-{format}",
-                manifest=manifest,
-                format=format,
-                bearer=headers["authorization"].removeprefix("Bearer "),
-                session_id=session["session_id"],
-            )
-        finally:
-            ended = await api.delete(f"/api/v1/streaming/sessions/{session['session_id']}")
-            assert ended.status_code in (200, 204), ended.text
+        played = await play(
+            browser,
+            base_url,
+            name=f"playback-{format}",
+            manifest=manifest,
+            format=format,
+            bearer=headers["authorization"].removeprefix("Bearer "),
+            session_id=session["session_id"],
+        )
 
     state = played.state
     assert not state.get("fatal"), state
@@ -275,16 +236,7 @@ async def test_the_player_renews_its_token_by_heartbeat_and_plays_on_after_the_f
         monkeypatch.setattr(sessions, "clock", lambda: stopped)
         renewed.update(first=first, fresh=fresh)
 
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={**headers, "x-forwarded-for": random_ip()}, timeout=15
-    ) as api:
-        response = await api.post(
-            "/api/v1/streaming/sessions",
-            json={"content_id": str(title_id), "device_id": uuid.uuid4().hex, "device_class": "web"},
-        )
-        assert response.status_code == 201, response.text
-        session = response.json()
-        manifest = urljoin(base_url + "/", session["manifests"][format])
+    async with stream_session(base_url, headers, title_id, format) as (session, manifest):
         try:
             played = await play(
                 browser,
@@ -298,9 +250,7 @@ async def test_the_player_renews_its_token_by_heartbeat_and_plays_on_after_the_f
                 midway=beat_then_expire_the_first_token,
             )
         finally:
-            monkeypatch.undo()
-            ended = await api.delete(f"/api/v1/streaming/sessions/{session['session_id']}")
-            assert ended.status_code in (200, 204), ended.text
+            monkeypatch.undo()  # the real clock again before the session is ended
 
     state = played.state
     assert renewed, state

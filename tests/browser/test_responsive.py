@@ -19,8 +19,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import LiveServer
-from tests.browser.test_watch_page import Console, artefacts_dir, open_context, viewer_session
 from tests.support import catalog_factory as factory
+from tests.support.browser_pages import ConsoleErrors, profile_session, screenshot, signed_in_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -176,7 +176,7 @@ async def world(database_url: str) -> dict[str, Any]:
         "word": word,
         "movie": movie,
         "planbound": planbound,
-        "tokens": await viewer_session(database_url),
+        "tokens": (await profile_session(database_url)).tokens,
     }
 
 
@@ -255,9 +255,7 @@ async def check_size(page: Page, name: str, width: int, height: int) -> dict[str
     problems = await focus_rings(page)
     assert not problems, f"{where}: {problems}"
     if width in SHOTS:
-        shot = artefacts_dir() / f"responsive-{name}-{width}.png"
-        await page.screenshot(path=str(shot), full_page=width == 360)
-        assert shot.stat().st_size > 0
+        await screenshot(page, f"responsive-{name}-{width}", full_page=width == 360)
     return measured
 
 
@@ -265,8 +263,8 @@ async def check_size(page: Page, name: str, width: int, height: int) -> dict[str
 async def test_the_page_works_from_a_phone_to_a_tv(
     browser: Browser, live_server: LiveServer, world: dict[str, Any], name: str
 ) -> None:
-    console = Console(expected_statuses=(403,) if name == "watch" else ())
-    page = await open_context(browser, live_server.base_url, world["tokens"], console)
+    console = ConsoleErrors(expected_statuses=(403,) if name == "watch" else ())
+    page = await signed_in_tab(browser, live_server.base_url, world["tokens"], console)
     try:
         await page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
         await page.goto(path_of(name, world))
@@ -303,4 +301,4 @@ async def test_the_page_works_from_a_phone_to_a_tv(
         assert not nameless, f"{name}: controls without an accessible name: {nameless}"
     finally:
         await page.context.close()
-    assert not console.items, console.items
+    console.check()

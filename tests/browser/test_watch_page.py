@@ -11,8 +11,6 @@ Screenshots (playing, stream limit, not entitled) go to TEST_ARTIFACTS_DIR/brows
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
 import time
 import uuid
@@ -26,17 +24,25 @@ import psycopg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import LiveServer, _unavailable, serving
+from tests.browser.conftest import LiveServer, serving, transcoded_title
 from tests.support import catalog_factory as factory
-from tests.support.identity import random_ip, signed_in_user, users_client
+from tests.support.browser_pages import (
+    SESSIONS,
+    ConsoleErrors,
+    live_sessions,
+    profile_session,
+    require_players,
+    screenshot,
+    signed_in_tab,
+    wait_state,
+    watch_state,
+)
+from tests.support.identity import random_ip
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
-REPO = Path(__file__).resolve().parents[2]
-VENDOR = REPO / "public" / "vendor"
 CLIP_SECONDS = 16.0
 CAP = 240  # FREE_MAX_HEIGHT: the free plan's quality cap (the clip has 240p and 360p)
-SESSIONS = "/api/v1/streaming/sessions"
 
 
 @pytest.fixture(scope="module")
@@ -48,173 +54,29 @@ def live_server() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module", autouse=True)
 def players_installed() -> None:
-    """public/vendor/ is filled by `make` (npm ci + copy); skipped without it locally, failed on CI."""
-    if not (VENDOR / "hls.min.js").is_file():
-        _unavailable("public/vendor/ lacks hls.min.js: run `make test` (or `make public/vendor/.installed`)")
-
-
-def artefacts_dir() -> Path:
-    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / ".data" / "test-artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    require_players("hls.min.js")
 
 
 @pytest.fixture(scope="module")
 async def free_title(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> uuid.UUID:
     """A published free movie whose current asset is a real transcode (cheap encode settings)."""
-    from shared.infra.loop_local import reset_all
-    from shared.settings import get_settings
-    from tests.support.playback import _add_subtitles
-    from tests.transcoding.jobs_support import clip, make_source, park_foreign_jobs, queue_job, work
-
-    file = clip(
-        tmp_path_factory.mktemp("watch") / "watch.mp4",
+    return await transcoded_title(
+        database_url,
+        tmp_path_factory.mktemp("watch"),
+        f"Watchpage {uuid.uuid4().hex[:6]}",
         seconds=CLIP_SECONDS,
-        width=640,
-        height=360,
         audio_languages=("eng", "fra"),
+        subtitles=True,
+        access="free",
+        maturity_level="all",
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MEDIA_X264_PRESET", "ultrafast")
-        patch.setenv("MEDIA_FIRST_RUNGS", "2")
-        get_settings.cache_clear()
-        await reset_all()
-        try:
-            async with await psycopg.AsyncConnection.connect(
-                database_url, autocommit=True, prepare_threshold=None
-            ) as db:
-                await park_foreign_jobs(db)
-                title_id = await factory.title(
-                    db, f"Watchpage {uuid.uuid4().hex[:6]}", access="free", maturity_level="all"
-                )
-                await _add_subtitles(db, title_id)
-                source_id, _ = await make_source(db, file, title_id=title_id)
-                await queue_job(database_url, source_id)
-                outcomes = await work(kinds=["transcode.run", "events.deliver"])
-                assert ("transcode.run", "done") in outcomes, outcomes
-        finally:
-            get_settings.cache_clear()
-            await reset_all()
-    return title_id
 
 
 async def viewer_session(
     database_url: str, *, streams: int | None = None, kids: bool = False
 ) -> dict[str, Any]:
-    """A new viewer's profile-bound tokens (as the profile picker saves them); a subscription if `streams`.
-
-    With `kids`, a kids profile is added and selected (the account's own profile stays, unlocked).
-    """
-    _, tokens = await viewer_and_session(database_url, streams=streams, kids=kids)
-    return tokens
-
-
-async def viewer_and_session(
-    database_url: str, *, streams: int | None = None, kids: bool = False
-) -> tuple[uuid.UUID, dict[str, Any]]:
-    """The viewer's account id and their profile-bound tokens (see viewer_session)."""
-    user = await signed_in_user(database_url)
-    if streams is not None:
-        from shared.entitlements.service import invalidate
-
-        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
-            await db.execute(
-                "insert into public.entitlements (user_id, kind, plan_code, tier, max_streams, max_height)"
-                " values (%s, 'subscription', 'standard', 1, %s, 1080)",
-                (user.user_id, streams),
-            )
-        await invalidate(user.user_id)
-    async with users_client() as client:
-        if kids:
-            made = await client.post(
-                "/api/v1/users/me/profiles",
-                json={"name": "Little ones", "is_kids": True},
-                headers=user.headers,
-            )
-            assert made.status_code == 201, made.text
-            profile_id = made.json()["id"]
-        else:
-            listed = await client.get("/api/v1/users/me/profiles", headers=user.headers)
-            assert listed.status_code == 200, listed.text
-            profile_id = listed.json()[0]["id"]
-        selected = await client.post(f"/api/v1/users/me/profiles/{profile_id}/select", headers=user.headers)
-        assert selected.status_code == 200, selected.text
-    tokens = selected.json()
-    return uuid.UUID(str(user.user_id)), {
-        "access_token": tokens["access_token"],
-        "refresh_token": tokens.get("refresh_token") or user.refresh_token,
-        "expires_at": tokens.get("expires_at"),
-        "session_id": tokens.get("session_id") or user.session_id,
-        "profile_id": tokens.get("profile_id") or profile_id,
-    }
-
-
-class Console:
-    """Console errors and uncaught exceptions of the page (a refusal's HTTP status may be expected)."""
-
-    def __init__(self, *, expected_statuses: tuple[int, ...] = ()) -> None:
-        self.items: list[str] = []
-        self.expected = tuple(f"status of {status}" for status in expected_statuses)
-
-    def on_console(self, message: Any) -> None:
-        if message.type != "error":
-            return
-        text = message.text
-        if text.startswith("Failed to load resource") and any(word in text for word in self.expected):
-            return  # the browser's own line for an answered refusal (409 stream limit, 403 not entitled)
-        self.items.append(f"console: {text}")
-
-    def on_page_error(self, error: Any) -> None:
-        self.items.append(f"uncaught: {error}")
-
-
-async def open_context(
-    browser: Browser,
-    base_url: str,
-    tokens: dict[str, Any],
-    console: Console,
-    *,
-    headers: dict[str, str] | None = None,
-) -> Page:
-    """A browser profile signed in with a profile selected (in the tab's sessionStorage, as account.js).
-
-    `headers` ride every request (a trusted proxy's country header, say: the live server trusts 127.0.0.1).
-    """
-    context = await browser.new_context(
-        base_url=base_url,
-        extra_http_headers={"x-forwarded-for": random_ip(), **(headers or {})},
-        viewport={"width": 1280, "height": 800},
-    )
-    context.set_default_timeout(15_000)
-    await context.add_init_script(
-        "try { if (location.protocol.startsWith('http') && !sessionStorage.getItem('cinema.session'))"
-        f" sessionStorage.setItem('cinema.session', {json.dumps(json.dumps(tokens))}); }} catch {{}}"
-    )
-    page = await context.new_page()
-    page.on("console", console.on_console)
-    page.on("pageerror", console.on_page_error)
-    return page
-
-
-async def watch_state(page: Page) -> dict[str, Any]:
-    return await page.evaluate("() => JSON.parse(JSON.stringify(window.watchState || {}))")
-
-
-async def wait_state(page: Page, check: Any, *, within: float = 40, what: str = "") -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    state: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        state = await watch_state(page)
-        if check(state):
-            return state
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: {state}")
-
-
-async def screenshot(page: Page, name: str) -> None:
-    path = artefacts_dir() / f"{name}.png"
-    await page.screenshot(path=str(path))
-    assert path.stat().st_size > 0
+    """A new viewer's profile-bound tokens (as the profile picker saves them); a subscription if `streams`."""
+    return (await profile_session(database_url, streams=streams, kids=kids)).tokens
 
 
 async def fits_from_a_phone_to_a_tv(page: Page) -> None:
@@ -249,23 +111,13 @@ async def fits_from_a_phone_to_a_tv(page: Page) -> None:
     await page.evaluate("() => document.activeElement && document.activeElement.blur()")
 
 
-async def live_sessions(base_url: str, tokens: dict[str, Any]) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=15) as api:
-        listed = await api.get(
-            SESSIONS,
-            headers={"authorization": f"Bearer {tokens['access_token']}", "x-forwarded-for": random_ip()},
-        )
-    assert listed.status_code == 200, listed.text
-    return listed.json()
-
-
 async def test_plays_caps_quality_toggles_with_keys_and_resumes_after_leaving(
     browser: Browser, live_server: LiveServer, free_title: uuid.UUID, database_url: str
 ) -> None:
     base_url = live_server.base_url
     tokens = await viewer_session(database_url)
-    console = Console()
-    page = await open_context(browser, base_url, tokens, console)
+    console = ConsoleErrors()
+    page = await signed_in_tab(browser, base_url, tokens, console)
     try:
         await page.goto(f"/watch/?content={free_title}")
         state = await wait_state(page, lambda s: s.get("currentTime", 0) > 5, what="5 s of playback")
@@ -330,7 +182,7 @@ async def test_plays_caps_quality_toggles_with_keys_and_resumes_after_leaving(
         await page.goto("about:blank")
     finally:
         await page.context.close()
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_a_third_device_gets_the_stream_limit_page_and_plays_after_ending_one(
@@ -354,8 +206,8 @@ async def test_a_third_device_gets_the_stream_limit_page_and_plays_after_ending_
                 },
             )
             assert started.status_code == 201, started.text
-        console = Console(expected_statuses=(409,))
-        page = await open_context(browser, base_url, tokens, console)
+        console = ConsoleErrors(expected_statuses=(409,))
+        page = await signed_in_tab(browser, base_url, tokens, console)
         try:
             await page.goto(f"/watch/?content={free_title}")
             await expect(page.get_by_role("heading", name="Too many screens are playing")).to_be_visible()
@@ -379,7 +231,7 @@ async def test_a_third_device_gets_the_stream_limit_page_and_plays_after_ending_
             await page.context.close()
             for item in await live_sessions(base_url, tokens):
                 await api.delete(f"{SESSIONS}/{item['session_id']}")
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_a_subscription_title_without_a_plan_shows_the_subscribe_offer(
@@ -390,8 +242,8 @@ async def test_a_subscription_title_without_a_plan_shows_the_subscribe_offer(
             db, f"Planbound {uuid.uuid4().hex[:6]}", access="subscription", min_tier=1, maturity_level="all"
         )
     tokens = await viewer_session(database_url)
-    console = Console(expected_statuses=(403,))
-    page = await open_context(browser, live_server.base_url, tokens, console)
+    console = ConsoleErrors(expected_statuses=(403,))
+    page = await signed_in_tab(browser, live_server.base_url, tokens, console)
     try:
         await page.goto(f"/watch/?content={title_id}")
         await expect(page.get_by_role("heading", name="Not included in your plan")).to_be_visible()
@@ -403,7 +255,7 @@ async def test_a_subscription_title_without_a_plan_shows_the_subscribe_offer(
         await screenshot(page, "watch-not-entitled")
     finally:
         await page.context.close()
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_a_title_denied_in_the_viewers_country_says_so(
@@ -416,11 +268,11 @@ async def test_a_title_denied_in_the_viewers_country_says_so(
         )
     tokens = await viewer_session(database_url)
     # 403 the refusal; 404 the heading's catalog lookup (browsing hides the title from the US as well).
-    console = Console(expected_statuses=(403, 404))
+    console = ConsoleErrors(expected_statuses=(403, 404))
     # uvicorn takes the client address from X-Forwarded-For (its own proxy headers): the browser stands
     # right behind the trusted local proxy here, so the platform believes the proxy's country header.
     edge = {"x-forwarded-for": "127.0.0.1", "x-vercel-ip-country": "US"}
-    page = await open_context(browser, live_server.base_url, tokens, console, headers=edge)
+    page = await signed_in_tab(browser, live_server.base_url, tokens, console, headers=edge)
     try:
         await page.goto(f"/watch/?content={title_id}")
         heading = page.get_by_role("heading", name="Not available in your country")
@@ -436,7 +288,7 @@ async def test_a_title_denied_in_the_viewers_country_says_so(
         await screenshot(page, "watch-geo-blocked")
     finally:
         await page.context.close()
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_a_kids_profile_is_refused_a_mature_title_and_offered_the_profile_switch(
@@ -455,8 +307,8 @@ async def test_a_kids_profile_is_refused_a_mature_title_and_offered_the_profile_
     tokens = await viewer_session(database_url, kids=True)
     # 403 the refusal; 404 the heading's catalog lookup (a kids profile does not see the title);
     # 409 the grown-up profile's start of a title without a playable asset (after the switch).
-    console = Console(expected_statuses=(403, 404, 409))
-    page = await open_context(browser, live_server.base_url, tokens, console)
+    console = ConsoleErrors(expected_statuses=(403, 404, 409))
+    page = await signed_in_tab(browser, live_server.base_url, tokens, console)
     watch = f"/watch/?content={title_id}"
     try:
         await page.goto(watch)
@@ -478,7 +330,7 @@ async def test_a_kids_profile_is_refused_a_mature_title_and_offered_the_profile_
         assert (await watch_state(page))["code"] == "not_playable_yet"
     finally:
         await page.context.close()
-    assert not console.items, console.items
+    console.check()
 
 
 async def test_a_subscription_lost_while_playing_stops_at_the_next_heartbeat(
@@ -486,7 +338,6 @@ async def test_a_subscription_lost_while_playing_stops_at_the_next_heartbeat(
 ) -> None:
     """A heartbeat answered 403 not_entitled (the plan was revoked mid-playback) stops with the offers."""
     from shared.entitlements.service import invalidate
-    from tests.browser.conftest import transcoded_title
 
     title_id = await transcoded_title(
         database_url,
@@ -497,9 +348,10 @@ async def test_a_subscription_lost_while_playing_stops_at_the_next_heartbeat(
         min_tier=1,
         maturity_level="all",
     )
-    user_id, tokens = await viewer_and_session(database_url, streams=2)
-    console = Console(expected_statuses=(403,))
-    page = await open_context(browser, live_server.base_url, tokens, console)
+    viewer = await profile_session(database_url, streams=2)
+    user_id, tokens = viewer.user_id, viewer.tokens
+    console = ConsoleErrors(expected_statuses=(403,))
+    page = await signed_in_tab(browser, live_server.base_url, tokens, console)
     try:
         await page.goto(f"/watch/?content={title_id}")
         state = await wait_state(page, lambda s: s.get("currentTime", 0) > 0.5, what="playback")
@@ -527,4 +379,4 @@ async def test_a_subscription_lost_while_playing_stops_at_the_next_heartbeat(
         await page.goto("about:blank")
     finally:
         await page.context.close()
-    assert not console.items, console.items
+    console.check()
