@@ -9,7 +9,9 @@ import {
   ApiError,
   el,
   formatDateTime,
+  imageUrl,
   loadSession,
+  NetworkError,
   notify,
   notifyError,
   query,
@@ -24,20 +26,15 @@ const DETAIL_CONCURRENCY = 6;
 const MANAGER_ROLES = new Set(["content_manager", "admin"]);
 const STATUS_NAMES = { draft: "Draft", scheduled: "Scheduled", published: "Published", archived: "Archived" };
 const KIND_NAMES = { movie: "Movie", series: "Series" };
-// How a title is offered (catalog_titles.access): the select's labels, and the list's short names.
-const ACCESS_CHOICES = [
-  ["subscription", "Subscription (plans from the minimum tier up)"],
-  ["transactional", "Rent or buy only"],
-  ["free", "Free (no plan needed)"],
-  ["free_with_ads", "Free with ads"],
-];
+// How a title is offered (catalog_titles.access): the list's short names (the form's select is in the page).
 const ACCESS_NAMES = { subscription: "Subscription", transactional: "Rent or buy", free: "Free", free_with_ads: "Free with ads" };
 const DEFAULT_MIN_TIER = 1; // the API's default (a tier-1 subscription title)
-const IMAGE_KINDS = [
-  ["poster", "Poster (2:3)"],
-  ["backdrop", "Backdrop (16:9)"],
-  ["logo", "Logo (transparent)"],
-];
+const IMAGE_KINDS = ["poster", "backdrop", "logo"]; // a title's; the page has a field for each
+// What the catalog image upload takes (POST /catalog/images/upload): checked here first for a quick answer.
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp"];
+const IMAGE_MAX_BYTES = 10 * 1024 * 1024;
+// Headers a presigned upload may list that browsers set themselves (XMLHttpRequest refuses to).
+const FORBIDDEN_HEADERS = new Set(["content-length", "host", "connection", "expect"]);
 // Form fields of a title and how their values are read and written.
 const TEXT_FIELDS = ["title", "slug", "original_title", "synopsis_short", "synopsis_long", "rating", "imdb_id", "tmdb_id", "original_language"];
 const NUMBER_FIELDS = ["release_year", "runtime_minutes"];
@@ -110,6 +107,213 @@ function imageRef(text) {
 
 function same(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+// --- catalog images: upload next to every image field ------------------------------------------------------
+//
+// Every image text field (data-image-kind) gets an "Upload image" file control: a ticket from the API, the
+// file straight to storage (PUT) or Cloudinary (POST) with XMLHttpRequest's upload progress, then the confirm
+// call, whose `entry` (with its resized `sizes`) is what saving sends, whole. The field's text shows the
+// entry's key; typing something else there replaces the upload. An empty field keeps the current image
+// (shown as a preview from the resolved URLs the API reads back); its "Remove" box takes it off.
+
+class UploadError extends Error {}
+
+const imageFields = new WeakMap(); // text input -> {kind, entry, current, remove, preview, ...}
+
+/** Send `body` with XMLHttpRequest, reporting upload progress (0..1); resolves with the response text. */
+function sendWithProgress({ method, url, headers = {}, body, onProgress }) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    for (const [name, value] of Object.entries(headers)) {
+      if (!FORBIDDEN_HEADERS.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
+    }
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable && event.total) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve(xhr.responseText);
+        return;
+      }
+      let detail = "";
+      try {
+        const answer = JSON.parse(xhr.responseText); // Cloudinary: {"error": {"message": ...}}
+        detail = (answer && answer.error && answer.error.message) || "";
+      } catch {
+        // storage answers XML or plain text: the status says enough
+      }
+      reject(new UploadError(`The upload was refused (HTTP ${xhr.status})${detail ? `: ${detail}` : ""}. Try again or choose another image.`));
+    });
+    xhr.addEventListener("error", () => reject(new UploadError("The upload did not get through. Check your connection and try again.")));
+    xhr.addEventListener("abort", () => reject(new UploadError("The upload was stopped.")));
+    xhr.send(body);
+  });
+}
+
+/** The field's current or uploaded image as a small preview ("" hides it). */
+function showPreview(field, url, alt) {
+  field.preview.hidden = !url;
+  if (url) {
+    field.preview.src = url;
+    field.preview.alt = alt;
+  } else {
+    field.preview.removeAttribute("src");
+    field.preview.alt = "";
+  }
+}
+
+function showProgress(field, fraction) {
+  const percent = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  field.progress.value = percent;
+  field.progress.setAttribute("aria-valuetext", `${percent} %`);
+  field.progressText.textContent = `${percent} %`;
+}
+
+function setUploadError(field, text) {
+  field.error.textContent = text;
+  if (text) field.file.setAttribute("aria-invalid", "true");
+  else field.file.removeAttribute("aria-invalid");
+}
+
+/** Upload `file` as the field's image: ticket, direct upload with progress, confirm; the entry joins the form. */
+async function uploadImage(input, file) {
+  const field = imageFields.get(input);
+  if (!IMAGE_TYPES.includes(file.type)) throw new UploadError("Choose a PNG, JPEG or WebP image.");
+  if (file.size > IMAGE_MAX_BYTES) throw new UploadError("That image is over 10 MB. Choose a smaller one.");
+  const ticket = await apiOk("POST", "/catalog/images/upload", { body: { kind: field.kind, content_type: file.type, size: file.size } });
+  const onProgress = (fraction) => showProgress(field, fraction);
+  let confirm;
+  if (ticket.backend === "cloudinary") {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(ticket.fields || {})) form.append(name, value);
+    form.append("file", file);
+    const text = await sendWithProgress({ method: ticket.method || "POST", url: ticket.upload_url, body: form, onProgress });
+    let answer;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      throw new UploadError("The image service answered something unexpected. Try again.");
+    }
+    confirm = { kind: field.kind, public_id: answer.public_id, version: answer.version, signature: answer.signature };
+  } else {
+    await sendWithProgress({ method: ticket.method || "PUT", url: ticket.upload_url, headers: ticket.headers || {}, body: file, onProgress });
+    confirm = { kind: field.kind, key: ticket.key };
+  }
+  const uploaded = await apiOk("POST", "/catalog/images", { body: confirm });
+  field.entry = uploaded.entry;
+  input.value = imageText(uploaded.entry);
+  input.removeAttribute("aria-invalid");
+  field.remove.checked = false;
+  field.removeLabel.hidden = true; // the upload replaces the current image
+  const url = imageUrl({ [field.kind]: uploaded.urls || {} }, field.kind, 185);
+  showPreview(field, url, `The uploaded ${field.noun}`);
+}
+
+/** Add the upload control, progress, preview and "Remove" box after an image text field. */
+function attachImageUpload(input) {
+  if (imageFields.has(input)) return imageFields.get(input);
+  const id = input.id;
+  const kind = input.dataset.imageKind;
+  const noun = input.dataset.imageNoun || kind;
+  // The field's own error slot (found in the field, so it works before a built form is in the page).
+  let error = input.parentElement ? input.parentElement.querySelector(".field-error") : null;
+  if (!error) {
+    error = el("p", { id: `${id}-error`, class: "field-error" });
+    input.after(error);
+    input.setAttribute("aria-describedby", `${id}-error`);
+  }
+  const file = el("input", {
+    id: `${id}-file`,
+    type: "file",
+    accept: IMAGE_TYPES.join(","),
+    "aria-describedby": `${id}-file-hint ${id}-error`,
+  });
+  const progress = el("progress", { id: `${id}-progress`, max: "100", value: "0", "aria-label": `Upload of the ${noun}` });
+  const progressText = el("span", { id: `${id}-progress-text`, "aria-hidden": "true", text: "0 %" });
+  const progressBox = el("div", { class: "image-progress", hidden: true }, progress, progressText);
+  const remove = el("input", { id: `${id}-remove`, type: "checkbox" });
+  const removeLabel = el("label", { class: "choice", hidden: true }, remove, ` Remove the current ${noun}`);
+  const preview = el("img", { class: "image-preview", alt: "", hidden: true, decoding: "async" });
+  const box = el(
+    "div",
+    { class: "image-upload" },
+    el("label", { for: `${id}-file`, class: "upload-label" }, "Upload image", el("span", { class: "visually-hidden", text: ` for the ${noun}` })),
+    file,
+    el("p", { id: `${id}-file-hint`, class: "hint", text: "PNG, JPEG or WebP, up to 10 MB." }),
+    progressBox,
+    preview,
+    removeLabel,
+  );
+  error.before(box);
+  const field = { kind, noun, entry: null, current: null, file, error, progress, progressText, progressBox, remove, removeLabel, preview, uploading: false };
+  imageFields.set(input, field);
+  file.addEventListener("change", async () => {
+    const picked = file.files && file.files[0];
+    if (!picked) return;
+    setUploadError(field, "");
+    field.uploading = true;
+    file.disabled = true;
+    showProgress(field, 0);
+    field.progressBox.hidden = false;
+    try {
+      await uploadImage(input, picked);
+      notify(`${picked.name} uploaded as the ${noun}: save to keep it.`);
+    } catch (problem) {
+      const known = problem instanceof ApiError || problem instanceof UploadError || problem instanceof NetworkError;
+      if (!known) console.error(problem);
+      const text = known ? problem.message : "The upload failed. Try again.";
+      setUploadError(field, text);
+      notifyError(`The ${noun} was not uploaded: ${text}`);
+      field.progressBox.hidden = true;
+    } finally {
+      field.uploading = false;
+      file.disabled = false;
+      file.value = "";
+      file.focus();
+    }
+  });
+  remove.addEventListener("change", () => {
+    const url = field.current ? imageUrl({ [kind]: field.current }, kind, 185) : "";
+    showPreview(field, remove.checked ? "" : url, `The current ${noun}`);
+  });
+  return field;
+}
+
+/** Show an image field with the stored image (a resolved {size: URL} object, or a raw entry, or nothing). */
+function setImageField(input, current) {
+  const field = attachImageUpload(input);
+  const stored = current && typeof current === "object" ? current : null;
+  const text = imageText(stored);
+  field.current = stored;
+  field.entry = text ? stored : null; // a raw entry goes back as it is, `sizes` and all
+  input.value = text;
+  input.removeAttribute("aria-invalid");
+  field.remove.checked = false;
+  field.removeLabel.hidden = !stored;
+  field.progressBox.hidden = true;
+  setUploadError(field, "");
+  showPreview(field, stored ? imageUrl({ [field.kind]: stored }, field.kind, 185) : "", `The current ${field.noun}`);
+}
+
+/**
+ * What saving sends for an image field: the uploaded (or stored) entry while the text still shows it, an
+ * ImageRef for typed text, null to remove the current image, undefined to leave it as it is.
+ */
+function imageValue(input) {
+  const field = imageFields.get(input);
+  const text = input.value.trim();
+  if (text) return field && field.entry && imageText(field.entry) === text ? field.entry : imageRef(text);
+  return field && field.remove.checked ? null : undefined;
+}
+
+/** True (and says so) while an image of `form` is still uploading: saving now would leave it out. */
+function uploadsPending(form) {
+  const pending = [...form.querySelectorAll("input[data-image-kind]")].some((input) => imageFields.get(input)?.uploading);
+  if (pending) notifyError("An image is still uploading: save once it is done.");
+  return pending;
 }
 
 /** Run `work` on every item with at most `limit` at a time. */
@@ -266,18 +470,7 @@ async function loadTitles({ more = false } = {}) {
   return shown;
 }
 
-/** The list's Access column (after Status): the page's table head predates it. */
-function addAccessColumn() {
-  const head = $("titles-table").querySelector("thead tr");
-  if (!head || head.querySelector("th.access")) return;
-  const status = [...head.children].find((th) => th.textContent.trim() === "Status");
-  const th = el("th", { scope: "col", class: "access", text: "Access" });
-  if (status) status.after(th);
-  else head.insertBefore(th, head.children[4] || null);
-}
-
 function wireTitlesList() {
-  addAccessColumn();
   const form = $("titles-filter");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -290,65 +483,6 @@ function wireTitlesList() {
 }
 
 // --- the title editor --------------------------------------------------------------------------------------
-
-function buildImageFields() {
-  const box = $("image-fields");
-  box.replaceChildren(
-    ...IMAGE_KINDS.map(([kind, label]) =>
-      el(
-        "div",
-        { class: "field" },
-        el("label", { for: `f-image-${kind}`, text: label }),
-        el("input", { id: `f-image-${kind}`, name: `image-${kind}`, maxlength: "2000", autocomplete: "off", "aria-describedby": `f-image-${kind}-error` }),
-        el("p", { id: `f-image-${kind}-error`, class: "field-error" }),
-      ),
-    ),
-  );
-}
-
-/** The access select and the minimum tier (shown for subscription only), where the page had a note. */
-function buildAccessFields() {
-  const select = el(
-    "select",
-    { id: "f-access", name: "access", "aria-describedby": "f-access-hint f-access-error" },
-    ...ACCESS_CHOICES.map(([value, label]) => el("option", { value, text: label })),
-  );
-  const tier = el("input", {
-    id: "f-min_tier",
-    name: "min_tier",
-    type: "number",
-    min: "0",
-    max: "10",
-    step: "1",
-    inputmode: "numeric",
-    "aria-describedby": "f-min_tier-hint f-min_tier-error",
-  });
-  const block = el(
-    "div",
-    { class: "grid", id: "access-fields" },
-    el(
-      "div",
-      { class: "field" },
-      el("label", { for: "f-access", text: "How it is offered" }),
-      select,
-      el("p", { id: "f-access-hint", class: "hint", text: "Rent or buy only: viewers need a rental or purchase of it. Subscription titles can be rented or bought too when they have offers." }),
-      el("p", { id: "f-access-error", class: "field-error" }),
-    ),
-    el(
-      "div",
-      { class: "field", id: "min-tier-field" },
-      el("label", { for: "f-min_tier", text: "Minimum plan tier" }),
-      tier,
-      el("p", { id: "f-min_tier-hint", class: "hint", text: "0 to 10: plans of this tier and above include it (0: every plan)." }),
-      el("p", { id: "f-min_tier-error", class: "field-error" }),
-    ),
-  );
-  const fieldset = $("f-country_deny").closest("fieldset");
-  const note = [...fieldset.querySelectorAll("p.hint")].find((p) => /offered/i.test(p.textContent));
-  if (note) note.replaceWith(block);
-  else fieldset.append(block);
-  select.addEventListener("change", showMinTier);
-}
 
 /** The minimum tier only means something for subscription titles. */
 function showMinTier() {
@@ -402,7 +536,7 @@ function formValues() {
   values.min_tier = tier === "" ? null : Number(tier);
   for (const name of DATETIME_FIELDS) values[name] = fromLocalInput(get(name));
   values.images = {};
-  for (const [kind] of IMAGE_KINDS) values.images[kind] = imageRef(get(`image-${kind}`));
+  for (const kind of IMAGE_KINDS) values.images[kind] = imageValue($(`f-image-${kind}`));
   values.genres = checkedSlugs("genre");
   values.categories = checkedSlugs("category");
   return values;
@@ -432,7 +566,7 @@ function fillForm(detail) {
   showMinTier();
   for (const name of DATETIME_FIELDS) set(name, toLocalInput(publishing[name]));
   const images = (detail && detail.images) || {};
-  for (const [kind] of IMAGE_KINDS) set(`image-${kind}`, imageText(images[kind]));
+  for (const kind of IMAGE_KINDS) setImageField($(`f-image-${kind}`), images[kind]);
   termChecks("genre", "genres-list", detail ? detail.genres || [] : []);
   termChecks("category", "categories-list", detail ? detail.categories || [] : []);
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
@@ -515,8 +649,9 @@ function titleChanges(values) {
     }
   }
   const images = {};
-  for (const [kind] of IMAGE_KINDS) {
+  for (const kind of IMAGE_KINDS) {
     const value = values.images[kind];
+    if (value === undefined) continue; // left as it is
     if (creating ? value !== null : !same(value, state.snapshot.images[kind])) images[kind] = value;
   }
   if (Object.keys(images).length) body.images = images;
@@ -532,6 +667,7 @@ function titleChanges(values) {
 
 async function saveTitle() {
   const form = $("title-form");
+  if (uploadsPending(form)) return;
   const values = formValues();
   if (!values.title) {
     const input = $("f-title");
@@ -571,8 +707,8 @@ async function saveTitle() {
 }
 
 function wireEditor() {
-  buildImageFields();
-  buildAccessFields();
+  for (const kind of IMAGE_KINDS) attachImageUpload($(`f-image-${kind}`));
+  $("f-access").addEventListener("change", showMinTier);
   const form = $("title-form");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -759,6 +895,21 @@ function readNumber(id) {
   return text === "" ? null : Number(text);
 }
 
+/** A season's or episode's image field (text + upload) showing its stored image; see attachImageUpload. */
+function imageInput(id, label, kind, noun, current) {
+  const input = el("input", { id, maxlength: "2000", autocomplete: "off", "data-image-kind": kind, "data-image-noun": noun, "aria-describedby": `${id}-error` });
+  const field = el("div", { class: "field image-field" }, el("label", { for: id, text: label }), input, el("p", { id: `${id}-error`, class: "field-error" }));
+  setImageField(input, current);
+  return field;
+}
+
+/** `{kind: value}` for a changed image field of a season or episode (nothing when left as it is). */
+function imageChange(kind, id, current) {
+  const value = imageValue($(id));
+  if (value === undefined || (value !== null && same(value, current))) return null;
+  return { [kind]: value };
+}
+
 function episodeForm(season, episode) {
   const key = episode ? episode.id : `new-${season.id}`;
   const form = el(
@@ -770,11 +921,12 @@ function episodeForm(season, episode) {
       numberInput(`ep-number-${key}`, "Episode number", episode ? episode.number : (season.episodes || []).length + 1),
       textInput(`ep-name-${key}`, "Episode name", episode ? episode.name : "", { required: true }),
       numberInput(`ep-runtime-${key}`, "Runtime in minutes", episode ? episode.runtime_minutes : "", { min: "1", max: "2000", required: false }),
-      el(
-        "div",
-        { class: "field" },
-        el("label", { for: `ep-still-${key}`, text: "Still image (https, Cloudinary id or catalog/ key)" }),
-        el("input", { id: `ep-still-${key}`, value: imageText(episode && episode.images ? episode.images.still : null), maxlength: "2000", autocomplete: "off" }),
+      imageInput(
+        `ep-still-${key}`,
+        "Still image (16:9; https, Cloudinary id or catalog/ key)",
+        "still",
+        episode ? `still of episode ${episode.number}` : `still of the new episode of season ${season.number}`,
+        episode && episode.images ? episode.images.still : null,
       ),
       el("div", { class: "field buttons" }, el("button", { type: "submit", text: episode ? "Save episode" : "Add episode" })),
     ),
@@ -787,12 +939,12 @@ function episodeForm(season, episode) {
         name: $(`ep-name-${key}`).value.trim(),
         runtime_minutes: readNumber(`ep-runtime-${key}`),
       };
-      const still = imageRef($(`ep-still-${key}`).value);
-      const before = imageText(episode && episode.images ? episode.images.still : null);
-      if (still || before) body.images = { still };
+      if (uploadsPending(form)) return;
+      const images = imageChange("still", `ep-still-${key}`, episode && episode.images ? episode.images.still : null);
+      if (images) body.images = images;
       if (!episode) {
         for (const name of Object.keys(body)) if (body[name] === null) delete body[name];
-        if (!still) delete body.images;
+        if (body.images && body.images.still === null) delete body.images;
         await apiOk("POST", `/catalog/seasons/${encodeURIComponent(season.id)}/episodes`, { body });
         notify(`Episode ${body.number} added to season ${season.number}.`);
       } else {
@@ -856,6 +1008,7 @@ function seasonBlock(season) {
       { class: "grid" },
       numberInput(`season-number-${season.id}`, "Season number", season.number, { max: "1000" }),
       textInput(`season-name-${season.id}`, "Season name", season.name),
+      imageInput(`season-poster-${season.id}`, "Season poster (2:3)", "poster", `poster of season ${season.number}`, season.images ? season.images.poster : null),
       el(
         "div",
         { class: "field buttons" },
@@ -883,10 +1036,12 @@ function seasonBlock(season) {
   seasonForm.addEventListener("submit", (event) => {
     event.preventDefault();
     busy(seasonForm, async () => {
+      if (uploadsPending(seasonForm)) return;
       const name = $(`season-name-${season.id}`).value.trim();
-      await apiOk("PATCH", `/catalog/seasons/${encodeURIComponent(season.id)}`, {
-        body: { number: readNumber(`season-number-${season.id}`), name: name || null },
-      });
+      const body = { number: readNumber(`season-number-${season.id}`), name: name || null };
+      const images = imageChange("poster", `season-poster-${season.id}`, season.images ? season.images.poster : null);
+      if (images) body.images = images;
+      await apiOk("PATCH", `/catalog/seasons/${encodeURIComponent(season.id)}`, { body });
       notify(`Season ${season.number} saved.`);
       await reloadTitle();
     });
@@ -961,7 +1116,7 @@ function openPerson(detail) {
   set("biography", detail ? detail.biography : "");
   set("imdb_id", detail && detail.external_ids ? detail.external_ids.imdb : "");
   set("tmdb_id", detail && detail.external_ids ? detail.external_ids.tmdb : "");
-  set("photo", imageText(detail && detail.images ? detail.images.photo : null));
+  setImageField($("p-photo"), detail && detail.images ? detail.images.photo : null);
   for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
   setText("person-form-title", detail ? `Edit ${detail.name}` : "New person");
   $("person-delete").hidden = !detail;
@@ -1022,6 +1177,7 @@ function wirePeople() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     busy(form, async () => {
+      if (uploadsPending(form)) return;
       const get = (name) => form.elements.namedItem(name).value.trim();
       const body = {
         name: get("name"),
@@ -1029,24 +1185,26 @@ function wirePeople() {
         birth_date: get("birth_date") || null,
         imdb_id: get("imdb_id") || null,
         tmdb_id: get("tmdb_id") || null,
-        images: { photo: imageRef(get("photo")) },
       };
       if (get("slug")) body.slug = get("slug");
+      const photo = imageChange("photo", "p-photo", state.person && state.person.images ? state.person.images.photo : null);
+      if (photo) body.images = photo;
       let detail;
       try {
         if (state.person) {
           detail = await apiOk("PATCH", `/catalog/people/${encodeURIComponent(state.person.id)}`, { body });
         } else {
           for (const name of ["biography", "birth_date", "imdb_id", "tmdb_id"]) if (body[name] === null) delete body[name];
-          if (!body.images.photo) delete body.images;
+          if (body.images && !body.images.photo) delete body.images;
           detail = await apiOk("POST", "/catalog/people", { body });
         }
       } catch (error) {
-        showFieldErrors(form, error, "p-");
+        showFieldErrors(form, error, "p-", { imagePrefix: "p-" });
         return;
       }
       rememberPeople([detail]);
       state.person = detail;
+      setImageField($("p-photo"), detail.images ? detail.images.photo : null);
       setText("person-form-title", `Edit ${detail.name}`);
       $("person-delete").hidden = false;
       notify(`${detail.name} saved. Pick “${detail.name} (${detail.slug})” when adding a credit.`);

@@ -3,12 +3,13 @@
 A content manager creates a title through the console's form, uploads a generated 320x180 clip on the
 upload page (SHA-256 in the browser, a presigned PUT with XMLHttpRequest progress up to 100 %), the test
 runs the real transcode worker in-process (as tests/browser/test_playback.py does) and the page, which polls
-the job, shows it ready with a preview link. A viewer without the role gets the role message. Screenshots go
-to TEST_ARTIFACTS_DIR/browser/ (default .data/test-artifacts/browser/)."""
+the job, shows it ready with a preview link. A poster generated with Pillow is uploaded from the title
+editor (ticket, direct PUT, confirm: resized WebP variants) and shows on the title page. A viewer without the
+role gets the role message. Screenshots go to TEST_ARTIFACTS_DIR/browser/ (default
+.data/test-artifacts/browser/)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
@@ -20,12 +21,19 @@ import psycopg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import LiveServer, PageProblems, serving
-from tests.support.identity import SignedIn, random_ip, signed_in_user
+from tests.browser.conftest import LiveServer, serving
+from tests.support.browser_pages import (
+    ConsoleErrors,
+    artefacts_dir,
+    profile_session,
+    session_of,
+    signed_in_tab,
+)
+from tests.support.browser_pages import ready as page_ready
+from tests.support.identity import SignedIn, signed_in_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-REPO = Path(__file__).resolve().parents[2]
 CLIP_SECONDS = 3.0
 PART_BYTES = 5 * 1024 * 1024  # the smallest multipart threshold and part size the settings allow
 
@@ -44,42 +52,14 @@ def live_server() -> Iterator[LiveServer]:
         yield server
 
 
-def artefacts_dir() -> Path:
-    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / ".data" / "test-artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-class ConsoleErrors(PageProblems):
-    """Every console error (not only CSP ones) and uncaught exception."""
-
-    def on_console(self, message: Any) -> None:
-        if message.type == "error":
-            self.items.append(f"console: {message.text}")
-
-
-async def signed_in_page(browser: Browser, base_url: str, user: SignedIn) -> tuple[Page, ConsoleErrors]:
+async def signed_in_page(
+    browser: Browser, base_url: str, user: SignedIn, *, expected_statuses: tuple[int, ...] = ()
+) -> tuple[Page, ConsoleErrors]:
     """A fresh tab whose sessionStorage holds the user's session, as after the sign-in page."""
-    context = await browser.new_context(
-        base_url=base_url,
-        extra_http_headers={"x-forwarded-for": random_ip()},
-        viewport={"width": 1280, "height": 900},
+    problems = ConsoleErrors(expected_statuses=expected_statuses)
+    opened = await signed_in_tab(
+        browser, base_url, session_of(user), problems, viewport={"width": 1280, "height": 900}
     )
-    context.set_default_timeout(15_000)
-    session = {
-        "access_token": user.access_token,
-        "refresh_token": user.refresh_token,
-        "expires_at": user.body.get("expires_at"),
-        "session_id": user.session_id,
-        "profile_id": None,
-    }
-    await context.add_init_script(
-        f"window.sessionStorage.setItem('cinema.session', {json.dumps(json.dumps(session))});"
-    )
-    opened = await context.new_page()
-    problems = ConsoleErrors()
-    opened.on("console", problems.on_console)
-    opened.on("pageerror", problems.on_page_error)
     return opened, problems
 
 
@@ -111,7 +91,7 @@ async def test_a_viewer_without_the_role_gets_the_role_message(
         await page.screenshot(path=str(artefacts_dir() / "console-no-role.png"), full_page=True)
     finally:
         await page.context.close()
-    assert not problems.items, problems.items
+    problems.check()
 
 
 @pytest.mark.slow
@@ -215,12 +195,12 @@ async def test_a_content_manager_creates_a_title_uploads_a_clip_and_sees_it_play
         await page.screenshot(path=str(artefacts_dir() / "console-upload-phone.png"), full_page=True)
     finally:
         await page.context.close()
-    assert not problems.items, problems.items
+    problems.check()
 
 
 async def ready(page: Page, path: str) -> None:
     await page.goto(path)
-    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    await page_ready(page)
 
 
 def storage_part(url: str) -> int:
@@ -317,7 +297,7 @@ async def test_a_multipart_upload_resumes_after_a_reload_without_sending_stored_
         await page.screenshot(path=str(artefacts_dir() / "console-upload-resumed.png"), full_page=True)
     finally:
         await page.context.close()
-    assert not problems.items, problems.items
+    problems.check()
 
 
 async def test_a_bulk_import_reports_each_row(
@@ -372,7 +352,7 @@ async def test_a_bulk_import_reports_each_row(
         await expect(page.get_by_label("Console import", exact=True)).to_be_checked()  # a genre it created
     finally:
         await page.context.close()
-    assert not problems.items, problems.items
+    problems.check()
 
 
 async def test_a_content_manager_edits_a_title_and_adds_a_season_with_an_episode(
@@ -417,7 +397,12 @@ async def test_a_content_manager_edits_a_title_and_adds_a_season_with_an_episode
         await expect(
             season.get_by_role("heading", name="Season 1 · The first reel (0 episodes)")
         ).to_be_visible()
+        # Image fields with an upload control: the season's poster, the episode's still.
+        await expect(season.get_by_label("Upload image for the poster of season 1")).to_be_visible()
         add_episode = season.get_by_role("form", name="Add an episode to season 1")
+        await expect(
+            add_episode.get_by_label("Upload image for the still of the new episode of season 1")
+        ).to_have_attribute("accept", "image/png,image/jpeg,image/webp")
         await expect(add_episode.get_by_label("Episode number")).to_have_value("1")
         await add_episode.get_by_label("Episode name").fill("Opening night")
         await add_episode.get_by_label("Runtime in minutes").fill("42")
@@ -446,7 +431,112 @@ async def test_a_content_manager_edits_a_title_and_adds_a_season_with_an_episode
         await page.screenshot(path=str(artefacts_dir() / "console-title-edited.png"), full_page=True)
     finally:
         await page.context.close()
-    assert not problems.items, problems.items
+    problems.check()
+
+
+def poster_png(path: Path, width: int = 600, height: int = 900) -> Path:
+    """A real PNG poster (2:3) drawn with Pillow: a gradient and a frame, so every variant has content."""
+    from PIL import Image, ImageDraw
+
+    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 20, width - 21, height - 21), outline=(230, 180, 40), width=12)
+    draw.ellipse((width // 4, height // 3, 3 * width // 4, height // 3 + width // 2), fill=(200, 40, 60))
+    image.save(path, format="PNG")
+    return path
+
+
+async def test_a_content_manager_uploads_a_poster_that_the_title_page_shows(
+    browser: Browser,
+    live_server: LiveServer,
+    manager: SignedIn,
+    db: psycopg.AsyncConnection[Any],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    from tests.support.catalog_factory import title
+
+    name = f"Console poster {uuid.uuid4().hex[:8]}"
+    title_id = await title(db, name, status="published", release_year=2023)
+    poster = poster_png(tmp_path / "poster.png")
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("Only words, no pixels.\n" * 20, encoding="utf-8")
+    # The refused upload below answers 422 (invalid_image): the browser logs that refusal.
+    page, problems = await signed_in_page(browser, live_server.base_url, manager, expected_statuses=(422,))
+    try:
+        await ready(page, f"/console/?id={title_id}")
+        await expect(page.locator("#editor-title")).to_have_text(f"Edit “{name}”")
+        text = page.get_by_label("Poster (2:3)", exact=True)
+        upload = page.get_by_label("Upload image for the poster")
+        await expect(text).to_have_value("")
+
+        # Something that is not an image: the API's problem text in the poster's error slot.
+        await upload.set_input_files(str(not_an_image))
+        error = page.locator("#f-image-poster-error")
+        await expect(error).not_to_be_empty()
+        await expect(upload).to_have_attribute("aria-invalid", "true")
+        await expect(text).to_have_value("")
+        await expect(upload).to_be_focused()  # back on the control, to choose another file
+
+        # The generated PNG: ticket, PUT with progress, confirm; the key in the field and a preview.
+        await upload.set_input_files(str(poster))
+        await expect(text).to_have_value(re.compile(r"^catalog/images/[0-9a-f]{32}\.png$"))
+        await expect(error).to_be_empty()
+        await expect(upload).not_to_have_attribute("aria-invalid", "true")
+        assert await page.locator("#f-image-poster-progress").evaluate("node => node.value") == 100
+        preview = page.get_by_role("img", name="The uploaded poster")
+        await expect(preview).to_be_visible()
+        await expect(preview).to_have_js_property("complete", True)
+        assert await preview.evaluate("node => node.naturalWidth") > 0
+        key = await text.input_value()
+        stem = key.removesuffix(".png")
+        await page.screenshot(path=str(artefacts_dir() / "console-poster-uploaded.png"), full_page=True)
+
+        # Saving sends the whole entry: the stored poster keeps its variants.
+        await page.get_by_role("button", name="Save title").click()
+        await expect(page.locator("#editor-status")).to_have_text(f"Saved “{name}”.")
+        stored = await (
+            await db.execute("select images->'poster' from public.catalog_titles where id = %s", (title_id,))
+        ).fetchone()
+        assert stored is not None and stored[0]["key"] == key, stored
+        # Variants for the poster widths below the 600 px original.
+        assert stored[0]["sizes"] == {f"w{w}": f"{stem}-w{w}.webp" for w in (185, 342, 500)}, stored
+        await expect(page.get_by_role("img", name="The current poster")).to_be_visible()  # read back
+
+        # A person's photo goes the same way (the photo kind's widths below 600 px).
+        person = f"Console photo {uuid.uuid4().hex[:8]}"
+        await page.get_by_role("button", name="New person").click()
+        await page.locator("#person-form").get_by_label("Name", exact=True).fill(person)
+        await page.get_by_label("Upload image for the photo").set_input_files(str(poster))
+        await expect(page.get_by_role("img", name="The uploaded photo")).to_be_visible()
+        await page.get_by_role("button", name="Save person").click()
+        await expect(page.locator("#person-form-title")).to_have_text(f"Edit {person}")
+        photo = await (
+            await db.execute("select images->'photo' from public.catalog_people where name = %s", (person,))
+        ).fetchone()
+        assert photo is not None and set(photo[0]["sizes"]) == {"w185", "w342"}, photo
+        await expect(page.get_by_role("img", name="The current photo")).to_be_visible()
+
+    finally:
+        await page.context.close()
+    problems.check()
+
+    # A viewer's title page shows a resized variant, loaded.
+    viewer = await profile_session(database_url)
+    seen = ConsoleErrors()
+    page = await signed_in_tab(browser, live_server.base_url, viewer.tokens, seen)
+    try:
+        await ready(page, f"/title/?id={title_id}")
+        shown = page.locator("#poster")
+        await expect(shown).to_be_visible()
+        await expect(shown).to_have_js_property("complete", True)
+        assert await shown.evaluate("node => node.naturalWidth") > 0
+        source = await shown.evaluate("node => node.currentSrc")
+        assert re.search(re.escape(stem.split("/")[-1]) + r"-w\d+\.webp", source), source
+        await page.screenshot(path=str(artefacts_dir() / "title-uploaded-poster.png"))
+    finally:
+        await page.context.close()
+    seen.check()
 
 
 SRT = """1
@@ -502,7 +592,7 @@ async def test_subtitles_are_uploaded_and_listed(
         await expect(panel.locator("tbody tr").first).to_contain_text("English")
     finally:
         await page.context.close()
-    assert not problems.items, problems.items
+    problems.check()
 
 
 @pytest.mark.slow
@@ -550,4 +640,4 @@ async def test_a_failed_transcode_shows_its_code_and_reason(
         await page.screenshot(path=str(artefacts_dir() / "console-transcode-failed.png"), full_page=True)
     finally:
         await page.context.close()
-    assert not problems.items, problems.items
+    problems.check()
