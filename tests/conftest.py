@@ -16,6 +16,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from tests.support.cloudinary_server import CloudinaryServer
+
 REPO = Path(__file__).resolve().parent.parent
 # Embedded servers for tests live apart from `make dev` data and are reused between runs (fast start).
 SERVICES_DIR = REPO / ".data" / "test-services"
@@ -147,3 +149,23 @@ async def db(database_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
         database_url, autocommit=True, prepare_threshold=None
     ) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def cloudinary_server() -> Iterator[CloudinaryServer]:
+    """The local Cloudinary stand-in, for the whole run."""
+    with CloudinaryServer() as server:
+        yield server
+
+
+@pytest.fixture
+def cloudinary_env(
+    settings_env: Callable[..., None], cloudinary_server: CloudinaryServer
+) -> CloudinaryServer:
+    """IMAGES_BACKEND=cloudinary against the stand-in (no loop-local client depends on these settings)."""
+    settings_env(
+        IMAGES_BACKEND="cloudinary",
+        CLOUDINARY_URL=cloudinary_server.cloudinary_url,
+        CLOUDINARY_UPLOAD_PREFIX=cloudinary_server.url,
+    )
+    return cloudinary_server

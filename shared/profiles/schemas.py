@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shared.images.schemas import UploadConfirm, UploadTicket
+
 # The maturity scale, least to most restricted content allowed. A profile at level L may watch titles
 # rated at L or below; the catalog maps MPAA/TV ratings onto these levels (e.g. G/TV-Y -> "all",
 # TV-Y7 -> "7+", PG-13/TV-14 -> "13+", R -> "16+" or "18+" by market, NC-17/TV-MA -> "18+").
@@ -153,29 +155,11 @@ class AvatarUploadRequest(BaseModel):
     size: int = Field(ge=0, description=f"bytes, at most {AVATAR_MAX_BYTES}")
 
 
-class AvatarUploadTicket(BaseModel):
-    """How the browser uploads the image directly (never through the API), then confirms it.
+class AvatarUploadTicket(UploadTicket):
+    """How the browser uploads the avatar directly, then confirms it with PUT .../avatar."""
 
-    storage: send `method` to `upload_url` with `headers` and the file as the body, then PUT
-    .../avatar {"key": key}. cloudinary: POST `upload_url` as multipart/form-data with every entry of
-    `fields` plus `file`, then PUT .../avatar with the public_id, version and signature of the answer.
-    """
-
-    backend: Literal["storage", "cloudinary"]
-    upload_url: str
-    method: Literal["PUT", "POST"]
-    headers: dict[str, str] = Field(default_factory=dict)
-    fields: dict[str, str] = Field(default_factory=dict)
-    key: str | None = None
     max_bytes: int = AVATAR_MAX_BYTES
-    expires_in: int
 
 
-class AvatarConfirm(BaseModel):
-    """The finished upload: `key` (storage) or Cloudinary's `public_id`, `version` and `signature`."""
-
-    model_config = ConfigDict(extra="forbid")
-    key: str | None = Field(default=None, max_length=300)
-    public_id: str | None = Field(default=None, max_length=300)
-    version: int | None = Field(default=None, ge=1)
-    signature: str | None = Field(default=None, max_length=128)
+class AvatarConfirm(UploadConfirm):
+    """The finished avatar upload: `key` (storage) or Cloudinary's `public_id`, `version` and `signature`."""

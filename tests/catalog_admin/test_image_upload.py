@@ -11,19 +11,14 @@ import zlib
 from typing import Any
 
 import httpx
-import pytest
 from PIL import Image
 
 from shared.infra.storage import get_storage
 from shared.infra.storage.local_http import app as storage_app
 from tests.catalog_admin.conftest import API, create_title, field_codes
-from tests.profiles import conftest as profile_tests
 from tests.support.cloudinary_server import CloudinaryServer, response_signature
 from tests.support.identity import SignedIn, signed_in_user
 
-# The profile tests' Cloudinary stand-in fixtures, registered here under their names (see stand_in).
-cloudinary_server = profile_tests.cloudinary_server
-cloudinary_env = profile_tests.cloudinary_env
 SIGNED = ("public_id", "version", "signature")  # what a Cloudinary confirm sends from the upload's answer
 UPLOAD = f"{API}/images/upload"
 CONFIRM = f"{API}/images"
@@ -266,13 +261,6 @@ async def test_entry_sizes_are_checked_when_saved(client: httpx.AsyncClient, man
 # --- Cloudinary ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def stand_in(request: pytest.FixtureRequest) -> CloudinaryServer:
-    """IMAGES_BACKEND=cloudinary against the local Cloudinary stand-in (the profile tests' cloudinary_env)."""
-    server: CloudinaryServer = request.getfixturevalue("cloudinary_env")
-    return server
-
-
 async def browser_upload(grant: dict[str, Any], data: bytes) -> dict[str, Any]:
     """What a browser does with a Cloudinary ticket: a multipart POST straight to Cloudinary."""
     async with httpx.AsyncClient() as http:
@@ -293,9 +281,9 @@ async def cloudinary_upload(client: httpx.AsyncClient, who: SignedIn, data: byte
 
 
 async def test_cloudinary_upload_gives_a_public_id_entry(
-    stand_in: CloudinaryServer, client: httpx.AsyncClient, manager: SignedIn, viewer: SignedIn
+    cloudinary_env: CloudinaryServer, client: httpx.AsyncClient, manager: SignedIn, viewer: SignedIn
 ) -> None:
-    server = stand_in
+    server = cloudinary_env
     result = await cloudinary_upload(client, manager, encoded((1600, 900)))
     signed = {
         "public_id": result["public_id"],
@@ -325,9 +313,9 @@ async def test_cloudinary_upload_gives_a_public_id_entry(
 
 
 async def test_cloudinary_refusals(
-    stand_in: CloudinaryServer, client: httpx.AsyncClient, manager: SignedIn
+    cloudinary_env: CloudinaryServer, client: httpx.AsyncClient, manager: SignedIn
 ) -> None:
-    server = stand_in
+    server = cloudinary_env
     result = await cloudinary_upload(client, manager, encoded((320, 180)))
     base = {"kind": "backdrop", "public_id": result["public_id"], "version": result["version"]}
     forged = response_signature(result["public_id"], result["version"], "not-the-secret")

@@ -7,13 +7,12 @@ import json
 import struct
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.cloudinary_server import CloudinaryServer
 from tests.support.identity import SignedIn, signed_in_user, users_client
 
 PROFILES = "/api/v1/users/me/profiles"
@@ -30,24 +29,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     """A client of the users group (its own random address)."""
     async with users_client() as opened:
         yield opened
-
-
-@pytest.fixture(scope="session")
-def cloudinary_server() -> Iterator[CloudinaryServer]:
-    """The local Cloudinary stand-in, for the whole run."""
-    with CloudinaryServer() as server:
-        yield server
-
-
-@pytest.fixture
-def cloudinary_env(settings_env: Any, cloudinary_server: CloudinaryServer) -> CloudinaryServer:
-    """IMAGES_BACKEND=cloudinary against the stand-in (no loop-local client depends on these settings)."""
-    settings_env(
-        IMAGES_BACKEND="cloudinary",
-        CLOUDINARY_URL=cloudinary_server.cloudinary_url,
-        CLOUDINARY_UPLOAD_PREFIX=cloudinary_server.url,
-    )
-    return cloudinary_server
 
 
 def auth(token: str) -> dict[str, str]:
