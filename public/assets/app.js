@@ -40,12 +40,17 @@
 //     formatRelative(iso) "3 days ago"; plural(n, word, words?).
 //   DOM and cards
 //     el(tag, {class, text, attrs..., on: {event: fn}}, ...children) -> Element (strings become text nodes).
-//     imageUrl(images, kind="poster", width=342) -> URL or "" (picks the smallest size >= width).
+//     imageUrl(images, kind="poster", width=342) -> URL or "" (picks the smallest size >= width);
+//     imageSrcset(images, kind) -> "url 185w, url 342w, ..." or "" (cards add sizes from app.css's widths).
 //     maturityBadge(level, rating?) -> <span class="badge maturity">.
-//     titleCard(summary, {href, progress, label, sublabel, eager, kind: "poster"|"backdrop"}) -> <li>.
+//     titleCard(summary, {href, progress, label, sublabel, eager, kind: "poster"|"backdrop", grid}) -> <li>.
 //     titleRow({id, title, items, card: (item, index) => titleCard options, eager, headingLevel=2,
 //         empty}) -> <section class="row"> with a scroll-snapped list, prev/next buttons, keyboard reachable.
 //     skeletonRow(title) -> a placeholder row; titleHref(id) "/title/?id=..."; watchHref(contentId).
+//   Results pages (Browse, Search)
+//     pagedGrid({grid, more, card}) -> {load(fetchPage, {more}), reset(), cursor, count}: a card grid a
+//         page at a time with its "Load more" button; foldFilters({button, fields, what}): filters that
+//         fold away behind a button on a phone.
 //
 // Header (mountShell, called by startPage): logo -> /, nav Home / Browse / My List (/#my-list), the search
 // box (a combobox: GET /search/autocomplete?q= as you type; Enter submits to /search/?q=), and the profile
@@ -493,15 +498,68 @@ export function maturityBadge(level, rating) {
   });
 }
 
-function artwork(item, kind, eager) {
+/**
+ * An image's srcset ("url 185w, url 342w, ..."): one candidate per distinct URL of its w-sizes (a URL that
+ * stands for several sizes, the original where no smaller variant was made, counts at the smallest of
+ * them); "" when fewer than two differ (nothing to choose from: src alone says it).
+ */
+export function imageSrcset(images, kind = "poster") {
+  const sizes = images && images[kind];
+  if (!sizes || typeof sizes !== "object" || typeof sizes.url === "string") return "";
+  const widths = new Map(); // url -> width
+  Object.entries(sizes)
+    .filter(([name, url]) => /^w\d+$/.test(name) && typeof url === "string" && url && !url.endsWith(","))
+    .map(([name, url]) => [Number(name.slice(1)), url.replace(/\s/g, encodeURIComponent)])
+    .sort((a, b) => a[0] - b[0])
+    .forEach(([width, url]) => {
+      if (!widths.has(url)) widths.set(url, width);
+    });
+  if (widths.size < 2) return "";
+  return [...widths].map(([url, width]) => `${url} ${width}w`).join(", ");
+}
+
+// How wide app.css draws a card at each of its breakpoints, as an <img sizes>: --card-w (a backdrop card is
+// 1.75 of it). A sizes attribute reads rem at the browser's default font size, not at the root size app.css
+// raises on TVs, so the 12rem of >= 1600 px is 12 x 1.25 = 15rem there and 12 x 1.6 = 19.2rem at >= 2400 px.
+const CARD_REM = [
+  [2400, 19.2],
+  [1600, 15],
+  [1024, 11.5],
+  [600, 10],
+  [0, 8.5],
+];
+// A results grid (.card-grid) stretches its columns from one --card-w to about 1.35 of it (auto-fill, 1fr):
+// 1.2 is its usual width. (sizes="auto" would be exact for lazy cards, but Chromium picks from a card built
+// off the page, as el() builds them, by the viewport's width.)
+const CARD_SCALE = { poster: 1, backdrop: 1.75 };
+const GRID_SCALE = 1.2;
+
+function cardSizes(kind, grid) {
+  const scale = (CARD_SCALE[kind] || 1) * (grid ? GRID_SCALE : 1);
+  return CARD_REM.map(([min, rem]) => {
+    const width = `${Number((rem * scale).toFixed(3))}rem`;
+    return min ? `(min-width: ${min}px) ${width}` : width;
+  }).join(", ");
+}
+
+function artwork(item, kind, eager, grid) {
   const [width, height] = IMAGE_BOX[kind] || IMAGE_BOX.poster;
-  const src = imageUrl(item.images, kind, width) || (kind === "backdrop" ? imageUrl(item.images, "poster", 342) : "");
+  let source = kind;
+  let src = imageUrl(item.images, kind, width);
+  if (!src && kind === "backdrop") {
+    source = "poster";
+    src = imageUrl(item.images, "poster", 342);
+  }
   if (!src) {
     return el("span", { class: "art art-missing", "aria-hidden": "true" }, el("span", { text: item.title || "" }));
   }
+  // srcset + sizes: a phone picks a small file, a high-density screen a sharp one (src: the one-size case).
+  const srcset = imageSrcset(item.images, source);
   return el("img", {
     class: "art",
     src,
+    srcset: srcset || undefined,
+    sizes: srcset ? cardSizes(kind, grid) : undefined,
     alt: "",
     width,
     height,
@@ -515,10 +573,10 @@ function artwork(item, kind, eager) {
  * A title card: <li><a href="/title/?id=..."> artwork, title, year, maturity badge [, progress] </a></li>.
  * options: href (default titleHref), label (the link's accessible name), sublabel (text under the title),
  * progress (0-100: a progress bar), eager (no lazy loading: the first cards above the fold),
- * kind ("poster" | "backdrop").
+ * kind ("poster" | "backdrop"), grid (the card sits in a .card-grid, which stretches it: image sizes).
  */
 export function titleCard(item, options = {}) {
-  const { href = titleHref(item.id), progress, label, sublabel, eager = false, kind = "poster" } = options;
+  const { href = titleHref(item.id), progress, label, sublabel, eager = false, kind = "poster", grid = false } = options;
   const meta = el(
     "span",
     { class: "card-meta" },
@@ -526,7 +584,7 @@ export function titleCard(item, options = {}) {
     maturityBadge(item.maturity_level, item.rating),
   );
   const parts = [
-    artwork(item, kind, eager),
+    artwork(item, kind, eager, grid),
     el("span", { class: "card-title", text: item.title }),
     sublabel ? el("span", { class: "card-sub", text: sublabel }) : null,
     meta,
@@ -602,6 +660,97 @@ export function skeletonRow(title = "") {
     el("div", { class: "row-head" }, el("span", { class: "row-title", text: title || " " })),
     el("ul", { class: "row-list" }, Array.from({ length: 8 }, () => el("li", { class: "card card-poster" }, el("span", { class: "art art-missing" })))),
   );
+}
+
+// --- results pages: a card grid a page at a time, filters that fold away on a phone ----------------------
+
+/**
+ * A grid of title cards filled a page at a time, with a "Load more" button (Browse and Search).
+ * pagedGrid({grid, more, card}) -> {load, reset, cursor, count}: card(item, {eager, grid}) -> a titleCard
+ * <li> (pass both options on to titleCard).
+ * load(fetchPage, {more}) aborts the page in flight, calls fetchPage(cursor, signal) -> an api() result
+ * whose data is {items, next_cursor}, and shows the cards (a new list, or appended for "Load more", with
+ * the focus moved to the first new card and the count announced). It resolves to null when a newer load
+ * replaced it, else {ok: true, data} or {ok: false, message, result} (result: absent when offline).
+ */
+export function pagedGrid({ grid, more: button, card }) {
+  const pages = { cursor: null, count: 0, load, reset };
+  let controller = null;
+
+  function reset() {
+    if (controller) controller.abort();
+    controller = null;
+    pages.cursor = null;
+    pages.count = 0;
+    button.hidden = true;
+  }
+
+  function settle(mine) {
+    grid.setAttribute("aria-busy", "false");
+    button.disabled = false;
+    button.textContent = "Load more";
+    if (controller === mine) controller = null;
+  }
+
+  async function load(fetchPage, { more = false } = {}) {
+    const cursor = more ? pages.cursor : null;
+    if (more) {
+      if (controller) controller.abort();
+      button.disabled = true;
+      button.textContent = "Loading…";
+    } else {
+      reset();
+    }
+    const mine = new AbortController();
+    controller = mine;
+    grid.setAttribute("aria-busy", "true");
+    let result;
+    try {
+      result = await fetchPage(cursor || undefined, mine.signal);
+    } catch (error) {
+      if (error && error.name === "AbortError") return null;
+      settle(mine);
+      return { ok: false, message: error.message };
+    }
+    if (mine.signal.aborted) return null;
+    settle(mine);
+    if (!result.ok) return { ok: false, message: problemText(result), result };
+    const items = result.data.items || [];
+    const first = pages.count;
+    const cards = items.map((item, index) => card(item, { eager: !more && index < 6, grid: true }));
+    if (more) grid.append(...cards);
+    else grid.replaceChildren(...cards);
+    pages.count += items.length;
+    pages.cursor = result.data.next_cursor || null;
+    button.hidden = !pages.cursor;
+    if (more && cards.length) {
+      // The keyboard user who pressed "Load more" carries on from the first new title.
+      const link = grid.children[first] && grid.children[first].querySelector("a");
+      if (link) link.focus();
+      notify(`${plural(items.length, "more title")} loaded.`);
+    }
+    return { ok: true, data: result.data };
+  }
+
+  return pages;
+}
+
+/**
+ * On a phone the filters fold away behind a button (open on wider screens, where they sit beside the
+ * list): the toggle `button` shows or hides `fields`; `what` names them for screen readers.
+ */
+export function foldFilters({ button, fields, what }) {
+  const narrow = window.matchMedia("(max-width: 899px)");
+  const show = (open) => {
+    fields.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    button.firstChild.textContent = open ? "Hide" : "Show";
+  };
+  button.addEventListener("click", () => show(fields.hidden));
+  const follow = () => show(!narrow.matches);
+  narrow.addEventListener("change", follow);
+  follow();
+  button.lastChild.textContent = ` ${what}`;
 }
 
 // --- the header: nav, search with autocomplete, profile menu -------------------------------------------------

@@ -3,7 +3,7 @@
 // reload, a shared link and the browser's back and forward buttons all show the same list.
 // API: GET /catalog/genres (the genres with their title counts), GET /catalog/titles (cursor paging).
 
-import { api, el, notify, plural, problemText, signedIn, startPage, titleCard } from "/assets/app.js";
+import { api, el, foldFilters, pagedGrid, plural, signedIn, startPage, titleCard } from "/assets/app.js";
 
 const PAGE_SIZE = 24;
 const SORTS = new Set(["popularity", "newest", "rating", "title"]);
@@ -16,11 +16,14 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   filters: null, // what the list shows now
-  cursor: null,
-  count: 0,
-  controller: null,
   genres: [],
 };
+
+const results = pagedGrid({
+  grid: $("grid"),
+  more: $("more"),
+  card: (item, options) => titleCard(item, { ...options, label: cardLabel(item) }),
+});
 
 // --- the filters and the address bar ----------------------------------------------------------------------
 
@@ -125,30 +128,18 @@ function describe(filters) {
 }
 
 function showSummary() {
-  const more = state.cursor ? " (more below)" : "";
-  $("summary").textContent = state.count
-    ? `Showing ${plural(state.count, "title")}${more}: ${describe(state.filters)}.`
+  const more = results.cursor ? " (more below)" : "";
+  $("summary").textContent = results.count
+    ? `Showing ${plural(results.count, "title")}${more}: ${describe(state.filters)}.`
     : "";
 }
 
 async function load(filters, { more = false } = {}) {
-  if (state.controller) state.controller.abort();
-  const controller = new AbortController();
-  state.controller = controller;
-  const grid = $("grid");
-  const button = $("more");
   $("error").textContent = "";
-  grid.setAttribute("aria-busy", "true");
   if (!more) {
     state.filters = filters;
-    state.cursor = null;
-    state.count = 0;
     $("empty").hidden = true;
-    button.hidden = true;
     $("summary").textContent = "Loading titles…";
-  } else {
-    button.disabled = true;
-    button.textContent = "Loading…";
   }
   const query = {
     genre: filters.genre || undefined,
@@ -158,50 +149,19 @@ async function load(filters, { more = false } = {}) {
     maturity: filters.maturity || undefined,
     sort: filters.sort,
     limit: PAGE_SIZE,
-    cursor: more ? state.cursor : undefined,
   };
-  let result;
-  try {
-    result = await api("GET", "/catalog/titles", { query, signal: controller.signal });
-  } catch (error) {
-    if (error && error.name === "AbortError") return;
-    finish();
-    $("error").textContent = error.message;
-    if (!more) $("summary").textContent = "";
-    return;
-  }
-  if (controller.signal.aborted) return;
-  finish();
-  if (!result.ok) {
-    $("error").textContent = problemText(result);
-    if (!more) $("summary").textContent = "";
-    return;
-  }
-  const items = result.data.items || [];
-  const first = state.count;
-  const cards = items.map((item, index) =>
-    titleCard(item, { eager: !more && index < 6, label: cardLabel(item) }),
+  const page = await results.load(
+    (cursor, signal) => api("GET", "/catalog/titles", { query: { ...query, cursor }, signal }),
+    { more },
   );
-  if (more) grid.append(...cards);
-  else grid.replaceChildren(...cards);
-  state.count += items.length;
-  state.cursor = result.data.next_cursor || null;
-  button.hidden = !state.cursor;
-  $("empty").hidden = state.count > 0;
+  if (!page) return; // a newer list replaced this one
+  if (!page.ok) {
+    $("error").textContent = page.message;
+    if (!more) $("summary").textContent = "";
+    return;
+  }
+  $("empty").hidden = results.count > 0;
   showSummary();
-  if (more && cards.length) {
-    // The keyboard user who pressed "Load more" carries on from the first new title.
-    const link = grid.children[first] && grid.children[first].querySelector("a");
-    if (link) link.focus();
-    notify(`${plural(items.length, "more title")} loaded.`);
-  }
-
-  function finish() {
-    grid.setAttribute("aria-busy", "false");
-    button.disabled = false;
-    button.textContent = "Load more";
-    if (state.controller === controller) state.controller = null;
-  }
 }
 
 function cardLabel(item) {
@@ -210,23 +170,6 @@ function cardLabel(item) {
   if (item.kind === "series") bits.push("series");
   if (item.rating || item.maturity_level) bits.push(`rated ${item.rating || item.maturity_level}`);
   return bits.join(", ");
-}
-
-// On a phone the filters fold away behind a button (open on wider screens, where they sit beside the list).
-function foldFilters(what) {
-  const button = $("filters-toggle");
-  const fields = $("filter-fields");
-  const narrow = window.matchMedia("(max-width: 899px)");
-  const show = (open) => {
-    fields.hidden = !open;
-    button.setAttribute("aria-expanded", String(open));
-    button.firstChild.textContent = open ? "Hide" : "Show";
-  };
-  button.addEventListener("click", () => show(fields.hidden));
-  const follow = () => show(!narrow.matches);
-  narrow.addEventListener("change", follow);
-  follow();
-  button.lastChild.textContent = ` ${what}`;
 }
 
 // --- wiring -------------------------------------------------------------------------------------------------
@@ -268,7 +211,7 @@ function apply(form) {
 
 startPage(
   async () => {
-    foldFilters("filters");
+    foldFilters({ button: $("filters-toggle"), fields: $("filter-fields"), what: "filters" });
     const form = $("filters");
     const initial = filtersFromUrl();
     fillForm(form, initial);
@@ -293,7 +236,7 @@ startPage(
       load(filters);
     });
     $("more").addEventListener("click", () => {
-      if (state.cursor) load(state.filters, { more: true });
+      if (results.cursor) load(state.filters, { more: true });
     });
     window.addEventListener("popstate", () => {
       const filters = filtersFromUrl();

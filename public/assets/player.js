@@ -12,7 +12,7 @@
 // Flow: POST /streaming/sessions (device id kept in localStorage, device class web) -> refusal pages
 // (stream limit with the active devices and "End", geo, maturity, not entitled with offers, not playable
 // yet) or playback: resume at resume_position; heartbeats every heartbeat_seconds (fresh delivery token
-// swapped into later requests, as public/dev/player.js does; a 403 stops playback and says why); PUT
+// swapped into later requests by /assets/hls-loader.js; a 403 stops playback and says why); PUT
 // position every 10 s and on pause / hidden / pagehide (fetch keepalive: a bearer cannot ride sendBeacon);
 // DELETE the session on leave; next episode prompt near the end or at the credits.
 // window.watchState reports what happened (the browser tests read it).
@@ -34,6 +34,7 @@ import {
   titleHref,
   watchHref,
 } from "/assets/app.js";
+import { hlsTokenConfig, loadHls, withDeliveryToken } from "/assets/hls-loader.js";
 
 const DEVICE_KEY = "cinema.device_id";
 const POSITION_EVERY_MS = 10_000;
@@ -158,30 +159,9 @@ function accessToken() {
   return stored && stored.access_token ? stored.access_token : null;
 }
 
-// --- delivery tokens (as public/dev/player.js) ----------------------------------------------------------
-
+/** `url` with the freshest delivery token (see /assets/hls-loader.js). */
 function withFreshToken(url) {
-  if (!freshToken) return url;
-  const target = new URL(url, location.href);
-  let changed = false;
-  if (target.pathname.startsWith("/t/")) {
-    const rest = target.pathname.indexOf("/", 3);
-    if (rest > 3) {
-      target.pathname = `/t/${freshToken}${target.pathname.slice(rest)}`;
-      changed = true;
-    }
-  }
-  if (target.searchParams.has("token")) {
-    target.searchParams.set("token", freshToken);
-    changed = true;
-  }
-  return changed ? target.href : url;
-}
-
-/** Only the per-session manifest endpoint of this origin gets the bearer (never a segment or a CDN). */
-function wantsBearer(url) {
-  const target = new URL(url, location.href);
-  return target.origin === location.origin && /^\/api\/v1\/streaming\/[^/]+\/manifest$/.test(target.pathname);
+  return withDeliveryToken(url, freshToken);
 }
 
 // --- refusals -------------------------------------------------------------------------------------------
@@ -517,17 +497,6 @@ function stopTimers() {
 
 // --- hls.js -----------------------------------------------------------------------------------------------
 
-function loadScript(src) {
-  if (window.Hls) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = resolve;
-    script.onerror = () => reject(new Error(`could not load ${src}`));
-    document.head.append(script);
-  });
-}
-
 function destroyPlayer() {
   if (hls) {
     hls.destroy();
@@ -540,31 +509,19 @@ function destroyPlayer() {
 }
 
 async function play() {
-  await loadScript("/vendor/hls.min.js");
-  const Hls = window.Hls;
+  const Hls = await loadHls();
   state.library = `hls.js ${Hls.version}`;
   if (!Hls.isSupported()) {
     showRefusal("unsupported", "Your browser does not support the video technology this site uses (Media Source Extensions). Try a current version of Chrome, Edge, Firefox or Safari.");
     return;
   }
-  const DefaultLoader = Hls.DefaultConfig.loader;
-  class FreshTokenLoader extends DefaultLoader {
-    load(context, config, callbacks) {
-      context.url = withFreshToken(context.url);
-      super.load(context, config, callbacks);
-    }
-  }
   const instance = new Hls({
     enableWorker: true,
-    loader: FreshTokenLoader,
+    ...hlsTokenConfig(Hls, { deliveryToken: () => freshToken, bearer: accessToken }),
     startPosition: state.resumeFrom || -1,
     capLevelToPlayerSize: false,
     subtitleDisplay: true,
     renderTextTracksNatively: true,
-    xhrSetup: (xhr, url) => {
-      const token = accessToken();
-      if (token && wantsBearer(url)) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
-    },
   });
   hls = instance;
   const recovered = { network: 0, media: 0 };

@@ -4,7 +4,7 @@
 // (?q=heat&genre=drama&decade=1990), so reload, back and forward keep them. The header's search box and its
 // autocomplete land here. API: GET /search?q=&genre=&decade=&maturity=&language=&cursor=&limit=.
 
-import { api, el, notify, plural, problemText, signedIn, startPage, titleCard } from "/assets/app.js";
+import { api, el, foldFilters, pagedGrid, plural, signedIn, startPage, titleCard } from "/assets/app.js";
 
 const PAGE_SIZE = 24;
 const MAX_QUERY = 200;
@@ -18,7 +18,9 @@ const MATCHED = { person: "Cast or crew match", synopsis: "Story match", tags: "
 
 const $ = (id) => document.getElementById(id);
 
-const state = { search: null, cursor: null, count: 0, controller: null, labels: new Map() };
+const state = { search: null, labels: new Map() };
+
+const results = pagedGrid({ grid: $("grid"), more: $("more"), card: hitCard });
 
 // --- the address bar ---------------------------------------------------------------------------------------
 
@@ -118,14 +120,15 @@ function searchFromFacets() {
 
 // --- results ------------------------------------------------------------------------------------------------
 
-function hitCard(hit, index) {
+/** A search hit as a title card (options: pagedGrid's eager and grid). */
+function hitCard(hit, options) {
   const item = { ...hit, release_year: hit.year };
   const bits = [hit.title];
   if (hit.year) bits.push(String(hit.year));
   if (hit.kind === "series") bits.push("series");
   bits.push(`rated ${hit.maturity_level}`);
   if (MATCHED[hit.matched]) bits.push(MATCHED[hit.matched].toLowerCase());
-  return titleCard(item, { eager: index < 6, label: bits.join(", "), sublabel: MATCHED[hit.matched] });
+  return titleCard(item, { ...options, label: bits.join(", "), sublabel: MATCHED[hit.matched] });
 }
 
 function emptyState(search) {
@@ -153,89 +156,51 @@ function summary(search, data) {
   if (!data.total) return "";
   let text = `${plural(data.total, "title")} for “${search.q}”`;
   if (data.capped) text += " (the most popular matches; add words to narrow it down)";
-  if (state.count < data.total) text += `, showing ${state.count}`;
+  if (results.count < data.total) text += `, showing ${results.count}`;
   return `${text}.`;
 }
 
 async function run(search, { more = false } = {}) {
-  if (state.controller) state.controller.abort();
-  const controller = new AbortController();
-  state.controller = controller;
-  const grid = $("grid");
-  const button = $("more");
   $("error").textContent = "";
   if (!more) {
     state.search = search;
-    state.cursor = null;
-    state.count = 0;
+    results.reset();
     $("empty").hidden = true;
-    button.hidden = true;
     document.title = search.q ? `“${search.q}” · Search · Cinema Online` : "Search · Cinema Online";
     $("search-heading").textContent = search.q ? `Results for “${search.q}”` : "Search";
   }
   if (!search.q) {
-    grid.replaceChildren();
+    $("grid").replaceChildren();
     $("facets").hidden = true;
     $("summary").textContent = "";
     emptyState(search);
     return;
   }
-  grid.setAttribute("aria-busy", "true");
-  if (more) {
-    button.disabled = true;
-    button.textContent = "Loading…";
-  } else {
-    $("summary").textContent = "Searching…";
-  }
-  const query = { q: search.q, limit: PAGE_SIZE, cursor: more ? state.cursor : undefined };
+  if (!more) $("summary").textContent = "Searching…";
+  const query = { q: search.q, limit: PAGE_SIZE };
   for (const facet of FACETS) query[facet.name] = search[facet.name];
-  let result;
-  try {
-    result = await api("GET", "/search", { query, signal: controller.signal });
-  } catch (error) {
-    if (error && error.name === "AbortError") return;
-    done();
+  const page = await results.load(
+    (cursor, signal) => api("GET", "/search", { query: { ...query, cursor }, signal }),
+    { more },
+  );
+  if (!page) return; // a newer search replaced this one
+  if (!page.ok) {
     $("summary").textContent = "";
-    $("error").textContent = error.message;
-    return;
-  }
-  if (controller.signal.aborted) return;
-  done();
-  if (!result.ok) {
-    $("summary").textContent = "";
-    if (!more) grid.replaceChildren();
-    if (result.status === 422 && !more) {
-      $("q-error").textContent = problemText(result);
+    if (!page.result) {
+      $("error").textContent = page.message; // offline
+    } else if (page.result.status === 422 && !more) {
+      $("grid").replaceChildren();
+      $("q-error").textContent = page.message;
       $("q").setAttribute("aria-invalid", "true");
     } else {
-      $("error").textContent = problemText(result);
+      if (!more) $("grid").replaceChildren();
+      $("error").textContent = page.message;
     }
     return;
   }
-  const data = result.data;
-  const items = data.items || [];
-  const first = state.count;
-  const cards = items.map((hit, index) => hitCard(hit, more ? 99 : index));
-  if (more) grid.append(...cards);
-  else grid.replaceChildren(...cards);
-  state.count += items.length;
-  state.cursor = data.next_cursor || null;
-  button.hidden = !state.cursor;
-  if (!more) renderFacets(search, data.facets || {});
-  $("summary").textContent = summary(search, data);
-  if (!state.count) emptyState(search);
-  if (more && cards.length) {
-    const link = grid.children[first] && grid.children[first].querySelector("a");
-    if (link) link.focus();
-    notify(`${plural(items.length, "more title")} loaded.`);
-  }
-
-  function done() {
-    grid.setAttribute("aria-busy", "false");
-    button.disabled = false;
-    button.textContent = "Load more";
-    if (state.controller === controller) state.controller = null;
-  }
+  if (!more) renderFacets(search, page.data.facets || {});
+  $("summary").textContent = summary(search, page.data);
+  if (!results.count) emptyState(search);
 }
 
 function go(search, { replace = false } = {}) {
@@ -248,28 +213,11 @@ function go(search, { replace = false } = {}) {
   return run(search);
 }
 
-// On a phone the filters fold away behind a button (open on wider screens, where they sit beside the list).
-function foldFilters(what) {
-  const button = $("filters-toggle");
-  const fields = $("filter-fields");
-  const narrow = window.matchMedia("(max-width: 899px)");
-  const show = (open) => {
-    fields.hidden = !open;
-    button.setAttribute("aria-expanded", String(open));
-    button.firstChild.textContent = open ? "Hide" : "Show";
-  };
-  button.addEventListener("click", () => show(fields.hidden));
-  const follow = () => show(!narrow.matches);
-  narrow.addEventListener("change", follow);
-  follow();
-  button.lastChild.textContent = ` ${what}`;
-}
-
 // --- wiring -------------------------------------------------------------------------------------------------
 
 startPage(
   async () => {
-    foldFilters("refinements");
+    foldFilters({ button: $("filters-toggle"), fields: $("filter-fields"), what: "refinements" });
     const initial = searchFromUrl();
     $("q").value = initial.q;
     if (urlOf(initial) !== window.location.pathname + window.location.search) {
@@ -303,7 +251,7 @@ startPage(
       $("q").focus();
     });
     $("more").addEventListener("click", () => {
-      if (state.cursor) run(state.search, { more: true });
+      if (results.cursor) run(state.search, { more: true });
     });
     window.addEventListener("popstate", () => {
       const search = searchFromUrl();

@@ -10,8 +10,10 @@
 // Delivery tokens expire (STREAM_TOKEN_TTL_SECONDS): with session=, the page sends the session's heartbeat
 // every `heartbeat` seconds (default 30) and swaps the fresh `delivery_token` it answers into every later
 // request: the `/t/<token>/` path segment of media URLs and the `token=` query of key and licence URLs
-// (hls.js: a loader wrapping the default one; dash.js: a request interceptor and a licence request filter).
-// window.cinemaHeartbeatNow() beats at once (tests) and resolves to the fresh token.
+// (hls.js: the watch page's loader from /assets/hls-loader.js; dash.js: a request interceptor and a licence
+// request filter). window.cinemaHeartbeatNow() beats at once (tests) and resolves to the fresh token.
+
+import { hlsTokenConfig, isManifestRequest, loadHls, loadScript, withDeliveryToken } from "/assets/hls-loader.js";
 
 const params = new URLSearchParams(location.search);
 const manifest = params.get("manifest");
@@ -57,32 +59,16 @@ function render() {
   output.textContent = JSON.stringify({ ...state, log: state.log.slice(-12) }, null, 2);
 }
 
-// Only the manifest endpoint of this origin gets the bearer token (never a CDN, never a segment).
+// Only the manifest endpoint of this origin gets the bearer (never a CDN, never a segment).
 function wantsBearer(url) {
-  if (!bearer) return false;
-  const target = new URL(url, location.href);
-  return target.origin === location.origin && /^\/api\/v1\/streaming\/[^/]+\/manifest$/.test(target.pathname);
+  return Boolean(bearer) && isManifestRequest(url);
 }
 
 // The freshest delivery token, swapped into media (`/t/<token>/`) and key/licence (`token=`) URLs.
 let freshToken = null;
 
 function withFreshToken(url) {
-  if (!freshToken) return url;
-  const target = new URL(url, location.href);
-  let changed = false;
-  if (target.pathname.startsWith("/t/")) {
-    const rest = target.pathname.indexOf("/", 3);
-    if (rest > 3) {
-      target.pathname = `/t/${freshToken}${target.pathname.slice(rest)}`;
-      changed = true;
-    }
-  }
-  if (target.searchParams.has("token")) {
-    target.searchParams.set("token", freshToken);
-    changed = true;
-  }
-  return changed ? target.href : url;
+  return withDeliveryToken(url, freshToken);
 }
 
 // Heartbeats go to the API that served the manifest, with the viewer's bearer.
@@ -129,16 +115,6 @@ function startHeartbeats() {
 
 window.cinemaHeartbeatNow = () => heartbeat();
 
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = resolve;
-    script.onerror = () => reject(new Error(`could not load ${src}`));
-    document.head.append(script);
-  });
-}
-
 video.addEventListener("timeupdate", () => {
   state.currentTime = video.currentTime;
   if (Number.isFinite(video.duration)) state.duration = video.duration;
@@ -158,27 +134,16 @@ video.addEventListener("error", () => {
 });
 
 async function playHls() {
-  await loadScript("/vendor/hls.min.js");
-  const Hls = window.Hls;
+  const Hls = await loadHls();
   state.library = `hls.js ${Hls.version}`;
   if (!Hls.isSupported()) throw new Error("hls.js: Media Source Extensions are not supported");
-  // Every playlist, segment and key request goes through this loader: the fresh token goes in first.
-  const DefaultLoader = Hls.DefaultConfig.loader;
-  class FreshTokenLoader extends DefaultLoader {
-    load(context, config, callbacks) {
-      context.url = withFreshToken(context.url);
-      super.load(context, config, callbacks);
-    }
-  }
   // ?buffer=<seconds>: a short forward buffer, so a tiny test clip keeps fetching segments after start.
   const buffer = Number(params.get("buffer")) || 0;
   const hls = new Hls({
     enableWorker: true,
-    loader: FreshTokenLoader,
+    // Every playlist, segment and key request gets the fresh token; the manifest request the bearer.
+    ...hlsTokenConfig(Hls, { deliveryToken: () => freshToken, bearer: () => bearer }),
     ...(buffer ? { maxBufferLength: buffer, maxMaxBufferLength: buffer } : {}),
-    xhrSetup: (xhr, url) => {
-      if (wantsBearer(url)) xhr.setRequestHeader("Authorization", `Bearer ${bearer}`);
-    },
   });
   hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
     state.levels = data.levels.map((level) => level.height);
