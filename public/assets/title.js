@@ -8,6 +8,7 @@
 // GET/PUT/DELETE /catalog/titles/{id}/rating, GET /streaming/continue-watching, GET /streaming/{id}/next;
 // GET /payments/titles/{id}/offers, GET /payments/subscription, GET /payments/purchases.
 
+import { loadHls } from "./hls-loader.js";
 import {
   api,
   codeOf,
@@ -486,16 +487,6 @@ function playableTrailer(title) {
     return { trailer, url, local: url.origin === window.location.origin };
   }
   return null;
-}
-
-function loadHls() {
-  if (window.Hls) return Promise.resolve(window.Hls);
-  return new Promise((resolve, reject) => {
-    const script = el("script", { src: "/vendor/hls.min.js" });
-    script.addEventListener("load", () => (window.Hls ? resolve(window.Hls) : reject(new Error("hls.js did not load"))));
-    script.addEventListener("error", () => reject(new Error("hls.js did not load")));
-    document.head.append(script);
-  });
 }
 
 async function openTrailer(found) {
