@@ -195,6 +195,8 @@ async def test_scheduled_lambdas_report_and_close_their_connections(
             "relayed_jobs",
             "purged_mail",
             "swept_media_prefixes",
+            "swept_image_uploads",
+            "swept_catalog_images",
             "queue_backend",
         }
     assert [body["payload"] for body in sqs_backend.bodies() if body["kind"] == kind] == [{"n": 1}]

@@ -4,6 +4,8 @@ As with avatars, the bytes never pass through a function on the way up. With obj
 PUTs to a staging key of its own (outside catalog/, so no title can point at unchecked bytes); the confirm
 call decodes the image (bounded in pixels), copies the original to catalog/images/<name>.<ext> and writes
 one WebP variant per width of the kind (shared.images.variants), since storage cannot resize by URL.
+Names carry their issue time (shared.images.direct_upload.new_name), which the daily sweep
+(shared.catalog_admin.image_sweep) reads to drop abandoned staging uploads and images no row refers to.
 With Cloudinary the upload lands at its final public_id (signed, never overwriting) and Cloudinary
 resizes by URL. Either way the answer is an `entry` to put into images[kind] with the usual PATCH/POST
 routes: nothing is attached here, so nothing is audited yet.
@@ -32,7 +34,7 @@ from shared.infra.ratelimit import Limit
 from shared.settings import Settings
 
 FOLDER = "catalog/images/"
-STAGING = "catalog-uploads"
+STAGING = "catalog-uploads/"
 POLICY = UploadPolicy(
     noun="Catalog images",
     owner="you",
@@ -50,7 +52,7 @@ _TICKETS = Limit(120, 3600)
 
 
 def _staging(user_id: uuid.UUID) -> str:
-    return f"{STAGING}/{user_id}/"
+    return f"{STAGING}{user_id}/"
 
 
 async def upload_ticket(

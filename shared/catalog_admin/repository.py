@@ -406,3 +406,35 @@ async def delete_row(conn: Conn, entity: str, entity_id: uuid.UUID) -> None:
     """Delete a season (its episodes go with it) or an episode."""
     table = {"season": "catalog_seasons", "episode": "catalog_episodes"}[entity]
     await conn.execute(f"delete from public.{table} where id = %s", (entity_id,))  # noqa: S608 - fixed table
+
+
+# Every storage key a catalog row's images refer to: each entry's `key` and the values of its `sizes`.
+# Entries of other shapes (Cloudinary public_id, external url, anything malformed) yield nothing.
+_REFERENCED_KEYS = """
+select distinct ref.key
+from (
+    select images from public.catalog_titles
+    union all select images from public.catalog_seasons
+    union all select images from public.catalog_episodes
+    union all select images from public.catalog_people
+) as owner
+cross join lateral jsonb_each(
+    case jsonb_typeof(owner.images) when 'object' then owner.images else '{}'::jsonb end
+) as image(kind, entry)
+cross join lateral (
+    select image.entry ->> 'key'
+    union all
+    select size.value
+    from jsonb_each_text(
+        case jsonb_typeof(image.entry -> 'sizes')
+            when 'object' then image.entry -> 'sizes' else '{}'::jsonb end
+    ) as size
+) as ref(key)
+where ref.key like %(prefix)s
+"""
+
+
+async def referenced_image_keys(conn: Any, folder: str) -> set[str]:
+    """The storage keys under `folder` any title, season, episode or person (deleted or not) refers to."""
+    cursor = await conn.execute(_REFERENCED_KEYS, {"prefix": folder + "%"})
+    return {str(row[0]) for row in await cursor.fetchall()}

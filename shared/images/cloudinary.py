@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from shared.errors import BadRequest, ServiceUnavailable
+from shared.images.direct_upload import NAME
 from shared.images.formats import FORMATS
 from shared.images.policy import UploadPolicy
 from shared.images.schemas import Confirmation, UploadTicket
@@ -25,7 +26,6 @@ logger = logging.getLogger("cinema.images")
 
 TICKET_SECONDS = 3600  # Cloudinary refuses signed uploads whose timestamp is older than 1 h
 TIMEOUT = 10
-NAME = r"[0-9a-f]{32}"  # the random part of every public_id handed out
 
 
 def sdk(settings: Settings) -> ModuleType:

@@ -152,8 +152,20 @@ async def _purge_idempotency_keys(settings: Settings) -> int:
         )
 
 
+async def sweep_images(*, now: float | None = None) -> tuple[int, int]:
+    """Delete abandoned image uploads and unused catalog images; (staging objects, catalog objects) gone."""
+    from shared.catalog_admin import image_sweep
+    from shared.infra.db import standalone
+    from shared.profiles import avatars
+
+    staged = await image_sweep.sweep_staging(now=now) + await avatars.sweep_staging(now=now)
+    async with standalone() as conn:  # one read-only query; the deletions are storage calls
+        unused = await image_sweep.sweep_unused(conn, now=now)
+    return staged, unused
+
+
 async def run_daily(*, settings: Settings) -> MaintenanceReport:
-    """Relay pending outbox jobs, purge finished job rows and old mail, sweep unused media files."""
+    """Relay pending outbox jobs, purge finished job rows and old mail, sweep unused media and image files."""
     relayed = await run_relay(settings=settings)
     # A safety net where nothing runs the watchdog more often (it is cheap: one indexed query).
     stalled = await run_watchdog(settings=settings)
@@ -168,6 +180,8 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
 
     # Files of failed/retired assets and leftover chunk files: otherwise storage only ever grows.
     swept_media = await sweep_storage() + await _sweep_orphan_sources(settings)
+    # Artwork and avatar uploads never confirmed, and catalog images no row refers to any more.
+    swept_uploads, swept_images = await sweep_images()
     logger.info(
         "daily maintenance done",
         extra={
@@ -177,6 +191,8 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
             "stalled_transcodes": stalled,
             "swept_media_prefixes": swept_media,
             "purged_idempotency_keys": purged_keys,
+            "swept_image_uploads": swept_uploads,
+            "swept_catalog_images": swept_images,
         },
     )
     return MaintenanceReport(
@@ -184,5 +200,7 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
         relayed_jobs=relayed,
         purged_mail=purged_mail,
         swept_media_prefixes=swept_media,
+        swept_image_uploads=swept_uploads,
+        swept_catalog_images=swept_images,
         queue_backend=settings.queue_backend,
     )

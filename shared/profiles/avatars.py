@@ -6,6 +6,9 @@ With storage the checked bytes are then copied to a key the browser was never al
 still-valid upload URL cannot swap the image afterwards; Cloudinary uploads are signed with
 overwrite=false for the same reason. The upload mechanics are shared.images'; this module decides the
 avatar's folder, limits and error codes, and keeps the profile row in step.
+
+Storage uploads are staged under avatar-uploads/, never in the avatars/ folder itself, so the daily sweep
+of unconfirmed uploads (sweep_staging) cannot take a profile's avatar; staging names carry their issue time.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from shared.settings import Settings
 
 logger = logging.getLogger("cinema.profiles")
 
-FOLDER = "avatars"
+FOLDER = "avatars/"
+STAGING = "avatar-uploads/"  # storage uploads before the confirm (Cloudinary's land at their final id)
 POLICY = UploadPolicy(
     noun="Avatars",
     owner="this profile",
@@ -38,7 +42,13 @@ _TICKETS = Limit(20, 3600)
 
 
 def _prefix(user_id: uuid.UUID, profile_id: uuid.UUID) -> str:
-    return f"{FOLDER}/{user_id}/{profile_id}/"
+    """The profile's avatar folder (checked storage copies, Cloudinary uploads)."""
+    return f"{FOLDER}{user_id}/{profile_id}/"
+
+
+def _staging(user_id: uuid.UUID, profile_id: uuid.UUID) -> str:
+    """Where the browser PUTs a storage upload for the profile before the confirm."""
+    return f"{STAGING}{user_id}/{profile_id}/"
 
 
 # --- the profile's avatar ----------------------------------------------------------------------------
@@ -50,12 +60,16 @@ async def upload_ticket(
     """Where and how the browser uploads a new avatar for the profile (the caller checked ownership)."""
     extension = check_request(POLICY, content_type, size)
     await ratelimit.enforce(rules=[_TICKETS.rule(f"avatar_ticket:{user_id}")])
-    name = _prefix(user_id, profile_id) + direct_upload.new_name()
+    name = direct_upload.new_name()
     if settings.images_backend == "cloudinary":
-        ticket = cloudinary.upload_ticket(settings, policy=POLICY, public_id=name)
+        public_id = _prefix(user_id, profile_id) + name
+        ticket = cloudinary.upload_ticket(settings, policy=POLICY, public_id=public_id)
     else:
         ticket = await direct_upload.storage_ticket(
-            policy=POLICY, key=f"{name}.{extension}", content_type=content_type, size=size
+            policy=POLICY,
+            key=f"{_staging(user_id, profile_id)}{name}.{extension}",
+            content_type=content_type,
+            size=size,
         )
     return AvatarUploadTicket.model_validate(ticket.model_dump())
 
@@ -75,7 +89,8 @@ async def confirm(
         )
         fields: dict[str, Any] = {"avatar_key": key, "avatar_url": url}
     else:
-        received = await direct_upload.receive(policy=POLICY, prefix=prefix, key=body.key or "")
+        staging = _staging(profile["user_id"], profile["id"])
+        received = await direct_upload.receive(policy=POLICY, prefix=staging, key=body.key or "")
         fields = {"avatar_key": await direct_upload.keep(received, folder=prefix), "avatar_url": None}
     row = await repository.update_profile(conn, profile["id"], fields)
     assert row is not None  # the caller holds the profile's row lock
@@ -113,6 +128,11 @@ async def discard(settings: Settings, *, key: str | None, url: str | None) -> No
             await (await get_storage()).delete(key)
     except Exception:
         logger.warning("could not delete avatar %s", key, exc_info=True)
+
+
+async def sweep_staging(*, now: float | None = None) -> int:
+    """Delete storage uploads never confirmed, once no upload URL for them is valid; return how many."""
+    return await direct_upload.sweep_staging(STAGING, now=now)
 
 
 async def avatar_url(row: dict[str, Any]) -> str | None:

@@ -480,7 +480,7 @@ async def test_a_content_manager_uploads_a_poster_that_the_title_page_shows(
 
         # The generated PNG: ticket, PUT with progress, confirm; the key in the field and a preview.
         await upload.set_input_files(str(poster))
-        await expect(text).to_have_value(re.compile(r"^catalog/images/[0-9a-f]{32}\.png$"))
+        await expect(text).to_have_value(re.compile(r"^catalog/images/[0-9]+-[0-9a-f]{32}\.png$"))
         await expect(error).to_be_empty()
         await expect(upload).not_to_have_attribute("aria-invalid", "true")
         assert await page.locator("#f-image-poster-progress").evaluate("node => node.value") == 100

@@ -5,6 +5,7 @@ URLs the dev server's storage really serves."""
 from __future__ import annotations
 
 import io
+import re
 import struct
 import uuid
 import zlib
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from shared.images.direct_upload import new_name
 from shared.infra.storage import get_storage
 from shared.infra.storage.local_http import app as storage_app
 from tests.catalog_admin.conftest import API, create_title, field_codes
@@ -72,7 +74,7 @@ async def uploaded(
     grant = response.json()
     assert grant["backend"] == "storage" and grant["method"] == "PUT"
     assert grant["max_bytes"] == 10 * 1024 * 1024
-    assert grant["key"].startswith(f"catalog-uploads/{who.user_id}/")
+    assert re.fullmatch(rf"catalog-uploads/{who.user_id}/[0-9]+-[0-9a-f]{{32}}\.[a-z]+", grant["key"])
     put = await storage_call("PUT", grant["upload_url"], content=data, headers=grant["headers"])
     assert put.is_success, put.text
     return str(grant["key"])
@@ -106,7 +108,8 @@ async def test_poster_upload_to_a_title_and_back_as_variants(
     body = response.json()
     entry = body["entry"]
     assert body["kind"] == "poster"
-    assert entry["key"].startswith("catalog/images/") and entry["key"].endswith(".png")
+    # A dated name: the daily sweep may drop it once a week old if no row refers to it.
+    assert re.fullmatch(r"catalog/images/[0-9]+-[0-9a-f]{32}\.png", entry["key"])
     stem = entry["key"].removesuffix(".png")
     assert entry["sizes"] == {name: f"{stem}-{name}.webp" for name in ("w185", "w342", "w500")}
     assert (entry["width"], entry["height"]) == (600, 1000)
@@ -201,13 +204,14 @@ async def test_keys_of_other_uploads_are_refused(
 ) -> None:
     other = await signed_in_user(database_url, roles=["content_manager"])
     theirs = await uploaded(client, other, encoded((200, 300)))
-    name = uuid.uuid4().hex
+    name = new_name()
     for key in [
         theirs,  # another manager's upload
-        f"avatars/{manager.user_id}/{uuid.uuid4()}/{name}.png",
+        f"avatar-uploads/{manager.user_id}/{uuid.uuid4()}/{name}.png",
         f"catalog/images/{name}.png",  # a published image is not an upload
         f"catalog-uploads/{manager.user_id}/../{name}.png",
         f"catalog-uploads/{manager.user_id}/{name}.gif",
+        f"catalog-uploads/{manager.user_id}/{uuid.uuid4().hex}.png",  # undated: never handed out now
         "",
     ]:
         response = await confirm(client, manager, kind="poster", key=key)
@@ -275,7 +279,7 @@ async def cloudinary_upload(client: httpx.AsyncClient, who: SignedIn, data: byte
     assert response.status_code == 200, response.text
     grant = response.json()
     assert grant["backend"] == "cloudinary" and grant["method"] == "POST"
-    assert grant["fields"]["public_id"].startswith("catalog/images/")
+    assert re.fullmatch(r"catalog/images/[0-9]+-[0-9a-f]{32}", grant["fields"]["public_id"])
     assert grant["fields"]["overwrite"] == "false"
     return await browser_upload(grant, data)
 
@@ -331,7 +335,9 @@ async def test_cloudinary_refusals(
 
     foreign = await genuinely_signed(f"avatars/{manager.user_id}/{uuid.uuid4()}/{uuid.uuid4().hex}")
     assert foreign.status_code == 400 and foreign.json()["code"] == "invalid_image_key"
-    missing = await genuinely_signed(f"catalog/images/{uuid.uuid4().hex}")
+    undated = await genuinely_signed(f"catalog/images/{uuid.uuid4().hex}")
+    assert undated.status_code == 400 and undated.json()["code"] == "invalid_image_key"
+    missing = await genuinely_signed(f"catalog/images/{new_name()}")
     assert missing.status_code == 400 and missing.json()["code"] == "image_not_uploaded"
 
     tiny = await cloudinary_upload(client, manager, encoded((120, 60)))

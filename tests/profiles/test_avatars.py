@@ -4,10 +4,12 @@ confirm call that verifies what arrived, and the URL the profile then shows."""
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import httpx
 
+from shared.images.direct_upload import new_name
 from shared.infra.storage.local_http import app as storage_app
 from tests.profiles.conftest import PROFILES, made, png, profiles_of
 from tests.support.cloudinary_server import CloudinaryServer
@@ -45,7 +47,9 @@ async def upload_to_storage(
     assert response.status_code == 200, response.text
     grant = response.json()
     assert grant["backend"] == "storage" and grant["method"] == "PUT"
-    assert grant["key"].startswith(f"avatars/{user.user_id}/{profile_id}/")
+    # Staged outside the avatars/ folder, under a dated name (the daily sweep drops it if never confirmed).
+    staged = rf"avatar-uploads/{user.user_id}/{profile_id}/[0-9]+-[0-9a-f]{{32}}\.[a-z]+"
+    assert re.fullmatch(staged, grant["key"])
     put = await storage_call("PUT", grant["upload_url"], content=data, headers=grant["headers"])
     assert put.status_code in (200, 201, 204), put.text
     return str(grant["key"])
@@ -136,12 +140,20 @@ async def test_ticket_and_key_checks(user: SignedIn, client: httpx.AsyncClient) 
     huge = await ticket(client, user, profile["id"], size=2 * 1024 * 1024 + 1)
     assert huge.status_code == 422 and huge.json()["code"] == "image_too_large"
 
-    # A key uploaded for another profile, or outside the avatar folders, is not accepted.
+    # A key uploaded for another profile, outside the staging folder (a stored avatar included), or not
+    # of the shape handed out (undated, as before names carried their time) is not accepted.
     elsewhere = await upload_to_storage(client, user, other["id"], png())
-    for key in [elsewhere, "media/secret.mp4", f"avatars/{user.user_id}/{profile['id']}/../x.png"]:
+    staging = f"avatar-uploads/{user.user_id}/{profile['id']}/"
+    for key in [
+        elsewhere,
+        "media/secret.mp4",
+        f"{staging}../x.png",
+        f"avatars/{user.user_id}/{profile['id']}/{new_name()}.png",
+        f"{staging}{'0' * 32}.png",
+    ]:
         response = await confirm(client, user, profile["id"], key=key)
         assert response.status_code == 400 and response.json()["code"] == "invalid_avatar_key", key
-    never = f"avatars/{user.user_id}/{profile['id']}/{'0' * 32}.png"
+    never = f"{staging}{new_name()}.png"
     missing = await confirm(client, user, profile["id"], key=never)
     assert missing.status_code == 400 and missing.json()["code"] == "avatar_not_uploaded"
 
@@ -156,6 +168,35 @@ async def test_deleting_a_profile_deletes_its_avatar(user: SignedIn, client: htt
     assert await (await get_storage()).head(stored) is not None
     assert (await client.delete(f"{PROFILES}/{profile['id']}", headers=user.headers)).status_code == 204
     assert await (await get_storage()).head(stored) is None
+
+
+async def test_unconfirmed_uploads_are_swept_and_avatars_never(
+    user: SignedIn, client: httpx.AsyncClient
+) -> None:
+    import time
+
+    from shared.images.direct_upload import STAGING_MAX_AGE
+    from shared.infra.storage import get_storage
+    from shared.maintenance.service import sweep_images
+
+    storage = await get_storage()
+    profile = await made(client, user.headers)
+    avatar = await upload_to_storage(client, user, profile["id"], png())
+    confirmed = await confirm(client, user, profile["id"], key=avatar)
+    stored = _key_of(confirmed.json()["avatar_url"])
+    assert stored.startswith(f"avatars/{user.user_id}/{profile['id']}/")
+    abandoned = await upload_to_storage(client, user, profile["id"], png())
+
+    await sweep_images()  # now: the upload URL may still be in use
+    assert await storage.head(abandoned) is not None
+
+    # Once no upload URL for it is valid, the abandoned upload goes; the profile's avatar never does.
+    staged, _ = await sweep_images(now=time.time() + STAGING_MAX_AGE + 5)
+    assert staged >= 1 and await storage.head(abandoned) is None
+    await sweep_images(now=time.time() + 365 * 86400)
+    assert await storage.head(stored) is not None
+    listed = {item["id"]: item for item in await profiles_of(client, user.headers)}
+    assert (await storage_call("GET", listed[profile["id"]]["avatar_url"])).content == png()
 
 
 # --- Cloudinary --------------------------------------------------------------------------------------
@@ -184,7 +225,7 @@ async def test_cloudinary_avatar_round_trip(
     assert grant["upload_url"] == f"{server.url}/v1_1/{server.cloud_name}/image/upload"
     fields = grant["fields"]
     assert fields["api_key"] == server.api_key and server.api_secret not in str(grant)
-    assert fields["public_id"].startswith(f"avatars/{user.user_id}/{profile['id']}/")
+    assert re.fullmatch(rf"avatars/{user.user_id}/{profile['id']}/[0-9]+-[0-9a-f]{{32}}", fields["public_id"])
     assert fields["allowed_formats"] == "png,jpg,webp" and fields["overwrite"] == "false"
 
     uploaded = await browser_upload(grant, png(32, 24))

@@ -1,0 +1,64 @@
+"""The daily sweep of catalog artwork in object storage: abandoned uploads and images no row refers to.
+
+Storage lists keys without dates, so both rules read the issue time every name handed out since
+shared.images.direct_upload.new_name starts with. Objects named otherwise (uploads from before names were
+dated, the demo catalog under catalog/demo/) are never touched.
+- Staging uploads (catalog-uploads/) never confirmed: gone once every upload URL for them has expired.
+- Confirmed images (catalog/images/: the original and its -wNNN.webp variants, as one image) that no
+  title, season, episode or person refers to in `images`, issued more than UNUSED_AFTER ago: a manager
+  uploaded and never saved, or replaced or removed the image later. The week leaves room for a form that
+  stays open for a while; soft-deleted rows still count as referring (they can be restored).
+Cloudinary images (IMAGES_BACKEND=cloudinary) live at Cloudinary, not in storage, and are not swept here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+from typing import Any
+
+from shared.catalog_admin import repository
+from shared.catalog_admin.images import FOLDER, STAGING
+from shared.images import direct_upload
+
+UNUSED_AFTER = timedelta(days=7)
+
+# Original "<stem>.<ext>" or variant "<stem>-w342.webp" (shared.images.variants.variant_key), stem dated.
+_IMAGE = re.compile(
+    re.escape(FOLDER)
+    + rf"(?P<stem>{direct_upload.DATED_NAME})"
+    + r"(?:\."
+    + direct_upload.EXTENSION
+    + r"|-w[1-9][0-9]{0,4}\.webp)"
+)
+
+
+async def sweep_staging(*, now: float | None = None) -> int:
+    """Delete catalog uploads never confirmed, once no upload URL for them is valid; return how many."""
+    return await direct_upload.sweep_staging(STAGING, now=now)
+
+
+async def sweep_unused(conn: Any, *, now: float | None = None) -> int:
+    """Delete dated catalog images (originals and variants) unreferenced and older than UNUSED_AFTER.
+
+    Returns how many objects went. The listing comes first: an image confirmed after it is not a
+    candidate, and one saved into a row before the query below is seen as referenced.
+    """
+    from shared.infra.storage import get_storage
+
+    listed = await (await get_storage()).list_keys(FOLDER)
+    cutoff = (time.time() if now is None else now) - UNUSED_AFTER.total_seconds()
+    candidates: list[tuple[str, str]] = []  # (key, stem)
+    for key in listed:
+        match = _IMAGE.fullmatch(key)
+        if match and int(match["at"]) < cutoff:
+            candidates.append((key, match["stem"]))
+    if not candidates:
+        return 0
+    # A reference to any key of an image (its original or one variant) keeps all of its objects.
+    referenced = await repository.referenced_image_keys(conn, FOLDER)
+    in_use = {match["stem"] for key in referenced if (match := _IMAGE.fullmatch(key))}
+    unused = [key for key, stem in candidates if stem not in in_use]
+    await direct_upload.delete_keys(unused)
+    return len(unused)
