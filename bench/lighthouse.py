@@ -2,10 +2,13 @@
 
 Set-up (not measured): a scratch database on the embedded PostgreSQL server (or --server-url) built by the
 real migrations, supabase/seed.sql and the demo catalog of `make dev` (shared/catalog/demo.py: 37 titles
-with generated posters, backdrops and photos in a scratch storage directory), an embedded Redis. The dev
-server app (shared.local.devserver: public/ plus every api/ function, as `make dev` serves them) runs
-under uvicorn in a child process on a free local port. Lighthouse (npm, pinned by bench/lighthouse/'s own
-package.json and package-lock.json, installed there with `npm ci` when missing) then audits, signed out:
+with generated posters, backdrops and photos in a scratch storage directory), an embedded Redis, and the
+web client as production serves it: a copy of public/ built by scripts/build-web.mjs (public/dev/ removed,
+assets/ and vendor/ moved into the versioned static/<hash>/ that vercel.json serves immutable) in a
+temporary directory. The dev server app (shared.local.devserver: that copy plus every api/ function, with
+vercel.json's headers) runs under uvicorn in a child process on a free local port. Lighthouse (npm, pinned
+by bench/lighthouse/'s own package.json and package-lock.json, installed there with `npm ci` when missing)
+then audits, signed out:
 
   home   /                        the hero and the public catalogue rows
   title  /title/?id=<demo slug>   a demo film with its backdrop, poster, story and cast
@@ -67,6 +70,7 @@ INSIGHTS = (  # listed by --details when they find something to save
     "network-dependency-tree-insight",
 )
 PAGES = ("home", "title")
+PUBLIC_ENV = "BENCH_PUBLIC_DIR"  # the child server's web client folder (the built copy)
 PRESETS = ("desktop", "mobile")
 
 
@@ -136,10 +140,24 @@ def install_lighthouse() -> None:
 
 
 def serve(port: int) -> None:
-    """The dev server app (pages and API on one origin), as `make dev` serves it."""
+    """The dev server app (pages and API on one origin), serving the built web client named by PUBLIC_ENV."""
     from shared.local.devserver import DevServer
 
-    run_server(DevServer(), port)
+    public = os.environ.get(PUBLIC_ENV)
+    run_server(DevServer(public=Path(public) if public else None), port)
+
+
+def build_web_client(node: str, folder: Path) -> Path:
+    """A production build of public/ in `folder` (as Vercel's buildCommand makes it); its path."""
+    from tests.support.web_build import build_copy, players_missing
+
+    missing = players_missing()
+    if missing:
+        raise SystemExit(missing)
+    built = folder / "public"
+    version = build_copy(node, built, without_dev=True)
+    print(f"web client built: static/{version}/ (scripts/build-web.mjs)", file=sys.stderr, flush=True)
+    return built
 
 
 async def seed_catalog(url: str) -> str:
@@ -294,10 +312,12 @@ def main() -> int:
 
     reports = args.reports or Path(tempfile.mkdtemp(prefix="cinema-lighthouse-"))
     reports.mkdir(parents=True, exist_ok=True)
+    web = Path(tempfile.mkdtemp(prefix="cinema-lighthouse-web-"))
     try:
+        public = build_web_client(node, web)
         with scratch_services(args.server_url) as scratch:
             port = free_port()
-            env = scratch.env(PUBLIC_BASE_URL=local_base(port))
+            env = scratch.env(PUBLIC_BASE_URL=local_base(port), **{PUBLIC_ENV: str(public)})
             adopt_env(env)  # the set-up below runs in this process with the server's settings
             asyncio.run(migrate(scratch.url))
             slug = asyncio.run(seed_catalog(scratch.url))
@@ -305,6 +325,7 @@ def main() -> int:
                 urls = {"home": f"{base}/", "title": f"{base}/title/?id={slug}"}
                 results = measure(node, chromium, {p: urls[p] for p in pages}, presets, args.runs, reports)
     finally:
+        shutil.rmtree(web, ignore_errors=True)
         if args.reports is None:
             shutil.rmtree(reports, ignore_errors=True)
 

@@ -25,7 +25,8 @@ class DevServer:
     storage and delivery stand in for other services (object storage, the CDN worker), so they do not.
     """
 
-    def __init__(self, root: Path = REPO_ROOT) -> None:
+    def __init__(self, root: Path = REPO_ROOT, public: Path | None = None) -> None:
+        """Serve root's vercel.json functions and `public` (default root/public; or a built copy of it)."""
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))  # api/ is imported from the project root, as on Vercel
         self.rewrites = load_rewrites(root / "vercel.json")
@@ -40,7 +41,7 @@ class DevServer:
         from shared.delivery.edge import DeliveryEdge
 
         self.delivery_app = DeliveryEdge(self.api_app)
-        public = root / "public"
+        public = root / "public" if public is None else public
         self.static = StaticFiles(directory=public, html=True, check_dir=False) if public.exists() else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

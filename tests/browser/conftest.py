@@ -28,10 +28,12 @@ if TYPE_CHECKING:
 class LiveServer(ThreadedServer):
     """The dev server app (shared.local.devserver: public/ plus every api/ function) on a free local port."""
 
-    def __init__(self) -> None:
+    def __init__(self, public: Path | None = None) -> None:
         super().__init__(
             label="the live server", thread_name="browser-live-server", start_timeout=20, stop_timeout=15
         )
+        # Served instead of public/ when given (a built copy: tests/support/web_build.py).
+        self.public = public
 
     @property
     def base_url(self) -> str:
@@ -42,7 +44,7 @@ class LiveServer(ThreadedServer):
         """Build the app at start(), with the settings of that moment."""
         from shared.local.devserver import DevServer
 
-        return DevServer()
+        return DevServer(public=self.public)
 
     def _serve_forever(self, server: Any, sockets: list[socket.socket]) -> None:
         try:
