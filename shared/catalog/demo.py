@@ -35,7 +35,6 @@ from shared.infra.storage import Storage
 Db = psycopg.AsyncConnection[Any]
 PREFIX = "catalog/demo"
 _JPEG = "image/jpeg"
-_WEBP = "image/webp"
 # pg_advisory_xact_lock key: two seeders starting together must not both insert.
 _LOCK_KEY = 0x0C1E_DE30_CA7A_1061
 _LONG_LINES = {
@@ -69,15 +68,10 @@ class DemoResult:
 class _Art:
     kind: str
     key: str
-    size: tuple[int, int]
     render: Callable[[], bytes]
 
-    def entry(self) -> dict[str, Any]:
-        # The variants _store writes: plan() is what variants.render() follows for this size.
-        spec = KINDS[self.kind]
-        planned = variants.plan(*self.size, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
-        sizes = {item.name: variants.variant_key(self.key, item.name) for item in planned}
-        return {"key": self.key, "sizes": sizes, "width": self.size[0], "height": self.size[1]}
+
+Entries = dict[str, dict[str, Any]]  # images[kind] entry by the original's storage key
 
 
 def _rng(seed: str) -> random.Random:
@@ -106,13 +100,11 @@ def _title_art(slug: str, title: str, caption: str) -> dict[str, _Art]:
         "poster": _Art(
             "poster",
             f"{PREFIX}/{slug}/poster.jpg",
-            demo_art.POSTER_SIZE,
             lambda: demo_art.poster(title, caption, seed=slug),
         ),
         "backdrop": _Art(
             "backdrop",
             f"{PREFIX}/{slug}/backdrop.jpg",
-            demo_art.BACKDROP_SIZE,
             lambda: demo_art.backdrop(title, caption, seed=slug),
         ),
     }
@@ -124,7 +116,6 @@ def _season_art(number: int, name: str, year: int) -> _Art:
     return _Art(
         "poster",
         f"{PREFIX}/{SERIES_SLUG}/s{number:02d}/poster.jpg",
-        demo_art.POSTER_SIZE,
         lambda: demo_art.poster(demo_data.SERIES_TITLE, caption + f" · {name}", seed=seed),
     )
 
@@ -134,7 +125,6 @@ def _still_art(season: int, episode: int, name: str) -> _Art:
     return _Art(
         "still",
         f"{PREFIX}/{SERIES_SLUG}/s{season:02d}e{episode:02d}/still.jpg",
-        demo_art.STILL_SIZE,
         lambda: demo_art.still(name, f"{demo_data.SERIES_TITLE} · S{season} E{episode}", seed=seed),
     )
 
@@ -143,24 +133,28 @@ def _photo_art(slug: str, name: str) -> _Art:
     return _Art(
         "photo",
         f"{PREFIX}/people/{slug}/photo.jpg",
-        demo_art.PHOTO_SIZE,
         lambda: demo_art.photo(name, seed=slug),
     )
 
 
-async def _store(storage: Storage, art: list[_Art]) -> None:
-    """Render on worker threads (Pillow releases the GIL); store each image and its upload variants."""
+async def _store(storage: Storage, art: list[_Art]) -> Entries:
+    """Render on worker threads (Pillow releases the GIL); store each image and its upload variants.
 
-    async def one(item: _Art) -> None:
+    Returns each image's entry for images[kind] by its key: what was stored, as an upload's entry.
+    """
+
+    async def one(item: _Art) -> tuple[str, dict[str, Any]]:
         data = await asyncio.to_thread(item.render)
         spec = KINDS[item.kind]
         rendered = await variants.make(data, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
-        await storage.put_bytes(item.key, data, content_type=_JPEG)
-        for variant in rendered.variants:
-            key = variants.variant_key(item.key, variant.name)
-            await storage.put_bytes(key, variant.data, content_type=_WEBP)
+        # The drawn JPEG as it is (no metadata to strip; re-encoding would only lose quality).
+        _, sizes = await asyncio.gather(
+            storage.put_bytes(item.key, data, content_type=_JPEG),
+            variants.store_variants(storage, item.key, rendered),
+        )
+        return item.key, {"key": item.key, "sizes": sizes, "width": rendered.width, "height": rendered.height}
 
-    await asyncio.gather(*(one(item) for item in art))
+    return dict(await asyncio.gather(*(one(item) for item in art)))
 
 
 # --- credits ---------------------------------------------------------------------------------------
@@ -299,7 +293,7 @@ async def _terms(conn: Db) -> dict[tuple[str, str], Any]:
 
 
 async def _people(
-    conn: Db, names: list[str], photos: dict[str, _Art], credits: dict[str, list[str]]
+    conn: Db, names: list[str], photos: dict[str, _Art], credits: dict[str, list[str]], entries: Entries
 ) -> dict[str, Any]:
     """Insert the people not there yet (with photo and a short biography); return every id by name."""
     rows = []
@@ -312,7 +306,7 @@ async def _people(
             if len(known_for) > 1
             else " on Cinema Online."
         )
-        images = {"photo": photos[slug].entry()} if slug in photos else {}
+        images = {"photo": entries[photos[slug].key]} if slug in photos else {}
         birth = dt.date(rng.randint(1932, 1996), rng.randint(1, 12), rng.randint(1, 28))
         rows.append((name, slug, biography, birth, Jsonb(images)))
     async with conn.cursor() as cursor:
@@ -389,7 +383,7 @@ async def load_demo_catalog(conn: Db, *, storage: Storage) -> DemoResult:
     }
     every = [item for kinds in art.values() for item in kinds.values()]
     every += [*seasons_art.values(), *stills.values(), *photos.values()]
-    await _store(storage, every)
+    entries = await _store(storage, every)
 
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -398,27 +392,27 @@ async def load_demo_catalog(conn: Db, *, storage: Storage) -> DemoResult:
         if not missing:
             return DemoResult(created=0, existing=len(slugs), images=len(every))
         terms = await _terms(conn)
-        person_ids = await _people(conn, people, photos, known_for)
+        person_ids = await _people(conn, people, photos, known_for, entries)
         created = 0
         title_terms: list[tuple[Any, Any]] = []
         credit_rows: list[tuple[Any, ...]] = []
         for _, movie in movies:
             if movie.slug not in missing:
                 continue
-            images = {kind: item.entry() for kind, item in art[movie.slug].items()}
+            images = {kind: entries[item.key] for kind, item in art[movie.slug].items()}
             title_id = await _insert_title(conn, _movie_row(movie, images))
             created += 1
             title_terms += [(title_id, terms[("genre", genre)]) for genre in movie.genres]
             title_terms += [(title_id, terms[("category", category)]) for category in movie.categories]
             credit_rows += [(title_id, person_ids[person], *rest) for person, *rest in credits[movie.slug]]
         if with_series and SERIES_SLUG in missing:
-            images = {kind: item.entry() for kind, item in art[SERIES_SLUG].items()}
+            images = {kind: entries[item.key] for kind, item in art[SERIES_SLUG].items()}
             series_id = await _insert_title(conn, _series_row(images))
             created += 1
             title_terms += [(series_id, terms[("genre", genre)]) for genre in ("Drama", "Mystery")]
             title_terms.append((series_id, terms[("category", "Critics' Picks")]))
             credit_rows += [(series_id, person_ids[person], *rest) for person, *rest in credits[SERIES_SLUG]]
-            await _insert_seasons(conn, series_id, seasons_art, stills)
+            await _insert_seasons(conn, series_id, seasons_art, stills, entries)
         async with conn.cursor() as cursor:
             await cursor.executemany(
                 """insert into public.catalog_title_terms (title_id, term_id) values (%s, %s)
@@ -435,7 +429,11 @@ async def load_demo_catalog(conn: Db, *, storage: Storage) -> DemoResult:
 
 
 async def _insert_seasons(
-    conn: Db, series_id: Any, posters: dict[int, _Art], stills: dict[tuple[int, int], _Art]
+    conn: Db,
+    series_id: Any,
+    posters: dict[int, _Art],
+    stills: dict[tuple[int, int], _Art],
+    entries: Entries,
 ) -> None:
     for season in SEASONS:
         start = _release(f"{SERIES_SLUG}:s{season.number}", season.year)
@@ -443,7 +441,7 @@ async def _insert_seasons(
             """insert into public.catalog_seasons (title_id, number, name, synopsis, release_date, images)
                values (%s, %s, %s, %s, %s, %s) returning id""",
             (series_id, season.number, season.name, season.synopsis, start,
-             Jsonb({"poster": posters[season.number].entry()})),
+             Jsonb({"poster": entries[posters[season.number].key]})),
         )  # fmt: skip
         found = await cursor.fetchone()
         assert found is not None
@@ -455,7 +453,7 @@ async def _insert_seasons(
                 [
                     (found[0], series_id, number, episode.name, episode.synopsis, episode.runtime,
                      start + dt.timedelta(weeks=number - 1),
-                     Jsonb({"still": stills[(season.number, number)].entry()}))
+                     Jsonb({"still": entries[stills[(season.number, number)].key]}))
                     for number, episode in enumerate(season.episodes, start=1)
                 ],
             )  # fmt: skip

@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from typing import Any
 
 from shared.catalog_admin import repository
 from shared.catalog_admin.images import FOLDER, STAGING
-from shared.images import direct_upload
+from shared.catalog_admin.repository import Conn
+from shared.images import direct_upload, variants
 
 UNUSED_AFTER = timedelta(days=7)
 
@@ -28,9 +28,7 @@ UNUSED_AFTER = timedelta(days=7)
 _IMAGE = re.compile(
     re.escape(FOLDER)
     + rf"(?P<stem>{direct_upload.DATED_NAME})"
-    + r"(?:\."
-    + direct_upload.EXTENSION
-    + r"|-w[1-9][0-9]{0,4}\.webp)"
+    + rf"(?:\.{direct_upload.EXTENSION}|{variants.VARIANT_SUFFIX})"
 )
 
 
@@ -39,7 +37,7 @@ async def sweep_staging(*, now: float | None = None) -> int:
     return await direct_upload.sweep_staging(STAGING, now=now)
 
 
-async def sweep_unused(conn: Any, *, now: float | None = None) -> int:
+async def sweep_unused(conn: Conn, *, now: float | None = None) -> int:
     """Delete dated catalog images (originals and variants) unreferenced and older than UNUSED_AFTER.
 
     Returns how many objects went. The listing comes first: an image confirmed after it is not a

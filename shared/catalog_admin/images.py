@@ -2,8 +2,9 @@
 
 As with avatars, the bytes never pass through a function on the way up. With object storage the browser
 PUTs to a staging key of its own (outside catalog/, so no title can point at unchecked bytes); the confirm
-call decodes the image (bounded in pixels), copies the original to catalog/images/<name>.<ext> and writes
-one WebP variant per width of the kind (shared.images.variants), since storage cannot resize by URL.
+call decodes the image (bounded in pixels), stores the original re-encoded upright and without metadata
+(EXIF, GPS) as catalog/images/<name>.<ext> and writes one WebP variant per width of the kind
+(shared.images.variants), since storage cannot resize by URL.
 Names carry their issue time (shared.images.direct_upload.new_name), which the daily sweep
 (shared.catalog_admin.image_sweep) reads to drop abandoned staging uploads and images no row refers to.
 With Cloudinary the upload lands at its final public_id (signed, never overwriting) and Cloudinary
@@ -13,7 +14,6 @@ routes: nothing is attached here, so nothing is audited yet.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -24,11 +24,10 @@ from shared.catalog_admin.schemas import (
     ImageConfirm,
     ImageUploaded,
     ImageUploadRequest,
-    ImageUploadTicket,
 )
 from shared.images import cloudinary, direct_upload, variants
-from shared.images.formats import FORMATS
 from shared.images.policy import UploadPolicy, check_request
+from shared.images.schemas import UploadTicket
 from shared.infra import ratelimit
 from shared.infra.ratelimit import Limit
 from shared.settings import Settings
@@ -42,7 +41,6 @@ POLICY = UploadPolicy(
     key_code="invalid_image_key",
     signature_code="invalid_image_signature",
     not_uploaded_code="image_not_uploaded",
-    bind_length=True,
     min_side=variants.MIN_SIDE,
     max_pixels=variants.MAX_PIXELS,
 )
@@ -55,23 +53,19 @@ def _staging(user_id: uuid.UUID) -> str:
     return f"{STAGING}{user_id}/"
 
 
-async def upload_ticket(
-    *, settings: Settings, user_id: uuid.UUID, data: ImageUploadRequest
-) -> ImageUploadTicket:
+async def upload_ticket(*, settings: Settings, user_id: uuid.UUID, data: ImageUploadRequest) -> UploadTicket:
     """Where and how the browser uploads a new image (storage PUT or signed Cloudinary POST)."""
     extension = check_request(POLICY, data.content_type, data.size)
     await ratelimit.enforce(rules=[_TICKETS.rule(f"catalog_image_ticket:{user_id}")])
     name = direct_upload.new_name()
     if settings.images_backend == "cloudinary":
-        ticket = cloudinary.upload_ticket(settings, policy=POLICY, public_id=FOLDER + name)
-    else:
-        ticket = await direct_upload.storage_ticket(
-            policy=POLICY,
-            key=f"{_staging(user_id)}{name}.{extension}",
-            content_type=data.content_type,
-            size=data.size,
-        )
-    return ImageUploadTicket.model_validate(ticket.model_dump())
+        return cloudinary.upload_ticket(settings, policy=POLICY, public_id=FOLDER + name)
+    return await direct_upload.storage_ticket(
+        policy=POLICY,
+        key=f"{_staging(user_id)}{name}.{extension}",
+        content_type=data.content_type,
+        size=data.size,
+    )
 
 
 async def confirm(*, settings: Settings, user_id: uuid.UUID, data: ImageConfirm) -> ImageUploaded:
@@ -93,20 +87,14 @@ async def confirm(*, settings: Settings, user_id: uuid.UUID, data: ImageConfirm)
 
 
 async def _store(kind: str, received: direct_upload.Received) -> dict[str, Any]:
-    """Decode and resize (refused before anything is stored), then store the original and its variants."""
+    """Decode and resize (refused before anything is stored), then store the clean original and variants."""
     from shared.infra.storage import get_storage
 
     spec = KINDS[kind]
     rendered = await variants.make(received.data, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
-    key = await direct_upload.keep(received, folder=FOLDER)
-    storage = await get_storage()
-    sizes = rendered.sizes(key)
-    await asyncio.gather(
-        *(
-            storage.put_bytes(sizes[variant.name], variant.data, content_type=FORMATS["webp"])
-            for variant in rendered.variants
-        )
-    )
+    # The re-encoded original, never the uploaded bytes: those may carry EXIF (where a photo was taken).
+    key = await direct_upload.keep(direct_upload.Received(rendered.original, rendered.format), folder=FOLDER)
+    sizes = await variants.store_variants(await get_storage(), key, rendered)
     return {"key": key, "sizes": sizes, **_dimensions(rendered.width, rendered.height)}
 
 

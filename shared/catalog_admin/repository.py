@@ -434,7 +434,7 @@ where ref.key like %(prefix)s
 """
 
 
-async def referenced_image_keys(conn: Any, folder: str) -> set[str]:
+async def referenced_image_keys(conn: Conn, folder: str) -> set[str]:
     """The storage keys under `folder` any title, season, episode or person (deleted or not) refers to."""
     cursor = await conn.execute(_REFERENCED_KEYS, {"prefix": folder + "%"})
     return {str(row[0]) for row in await cursor.fetchall()}

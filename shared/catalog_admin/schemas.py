@@ -33,7 +33,8 @@ from shared.catalog.images import KINDS, ORIGINAL, size_names
 from shared.catalog.schemas import RatingSystem, TitleKind, TitleStatus
 from shared.catalog_admin import codes
 from shared.entitlements.schemas import Access
-from shared.images.schemas import UploadConfirm, UploadTicket
+from shared.images import variants
+from shared.images.schemas import UploadConfirm, UploadRequest, UploadTicket
 from shared.profiles.schemas import MaturityLevel
 
 _FORBID = ConfigDict(extra="forbid")
@@ -134,7 +135,7 @@ Order = Annotated[int, Field(ge=0, le=100_000, description="billing order, lowes
 _PUBLIC_ID = re.compile(r"[A-Za-z0-9_/.~-]{1,255}")
 IMAGE_MAX_SIDE = 20_000
 SizeName = Annotated[
-    str, _pattern(re.compile(r"w[1-9][0-9]{0,4}"), "invalid_image", "sizes: names are w<width>, e.g. w342")
+    str, _pattern(re.compile(variants.SIZE_NAME), "invalid_image", "sizes: names are w<width>, e.g. w342")
 ]
 StorageKey = Annotated[str, AfterValidator(_storage_key)]
 
@@ -238,25 +239,15 @@ if set(get_args(ImageKindName)) != set(KINDS):  # one list of kinds: shared.cata
 IMAGE_MAX_BYTES = 10 * 1024 * 1024
 
 
-class ImageUploadRequest(BaseModel):
-    """What the browser is about to upload, and for which kind of image."""
+class ImageUploadRequest(UploadRequest):
+    """What the browser is about to upload (PNG, JPEG or WebP, at most 10 MB) and for which kind of image."""
 
-    model_config = _FORBID
     kind: ImageKindName
-    content_type: str = Field(max_length=100, description="image/png, image/jpeg or image/webp")
-    size: int = Field(ge=1, description=f"bytes, at most {IMAGE_MAX_BYTES}")
 
 
-class ImageUploadTicket(UploadTicket):
-    """How the browser uploads the artwork directly (storage PUT or Cloudinary POST), then confirms it.
-
-    storage: send `method` to `upload_url` with `headers` and the file (exactly the announced size) as the
-    body, then POST /images {"kind", "key"}. cloudinary: POST `upload_url` as multipart/form-data with every
-    entry of `fields` plus `file`, then POST /images with the kind and the answer's public_id, version and
-    signature.
-    """
-
-    max_bytes: int = IMAGE_MAX_BYTES
+# The ticket is the shared shape (storage: confirm with POST /images {"kind", "key"}); the name stays for
+# the route's response model.
+ImageUploadTicket = UploadTicket
 
 
 class ImageConfirm(UploadConfirm):

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 from shared.errors import BadRequest, ServiceUnavailable
 from shared.images.direct_upload import NAME
 from shared.images.formats import FORMATS
-from shared.images.policy import UploadPolicy
-from shared.images.schemas import Confirmation, UploadTicket
+from shared.images.policy import InvalidImage, UploadPolicy, check_dimensions
+from shared.images.schemas import UploadConfirm, UploadTicket
 from shared.settings import Settings
 
 logger = logging.getLogger("cinema.images")
@@ -83,7 +83,7 @@ async def confirm_upload(
     *,
     policy: UploadPolicy,
     prefix: str,
-    upload: Confirmation,
+    upload: UploadConfirm,
 ) -> dict[str, Any]:
     """Check a finished upload under `prefix` (signature, existence, format, size); return its resource.
 
@@ -106,23 +106,25 @@ async def confirm_upload(
         raise ServiceUnavailable("The image service did not answer; try again shortly.") from error
     if str(resource.get("version")) != str(version):
         raise BadRequest("The upload's version does not match.", code=policy.signature_code)
-    if not _acceptable(policy, resource):
+    try:
+        _check(policy, resource)
+    except InvalidImage:
         await destroy(settings, public_id)
-        raise policy.invalid()
+        raise
     return resource
 
 
-def _acceptable(policy: UploadPolicy, resource: dict[str, Any]) -> bool:
+def _check(policy: UploadPolicy, resource: dict[str, Any]) -> None:
+    """Refuse (InvalidImage, saying why) what Cloudinary reports as not acceptable under the policy."""
     size, width, height = resource.get("bytes"), resource.get("width"), resource.get("height")
     if resource.get("format") not in FORMATS or not isinstance(size, int) or size > policy.max_bytes:
-        return False
+        raise policy.invalid()
     if policy.min_side is None and policy.max_pixels is None:
-        return True
+        return
     if not isinstance(width, int) or not isinstance(height, int):
-        return False
-    if policy.min_side is not None and min(width, height) < policy.min_side:
-        return False
-    return policy.max_pixels is None or width * height <= policy.max_pixels
+        raise policy.invalid()
+    # The same limits and messages as a decoded storage upload (shared.images.variants.render).
+    check_dimensions(width, height, max_pixels=policy.max_pixels, min_side=policy.min_side)
 
 
 async def destroy(settings: Settings, public_id: str) -> None:

@@ -47,14 +47,14 @@ def new_name(*, at: float | None = None) -> str:
 
 
 async def storage_ticket(*, policy: UploadPolicy, key: str, content_type: str, size: int) -> UploadTicket:
-    """A presigned PUT of one object under `key` (bound to `size` bytes when the policy says so)."""
+    """A presigned PUT of one object under `key`, bound to exactly `size` bytes (the announced file)."""
     from shared.infra.storage import get_storage
 
     request = await (await get_storage()).presign_upload(
         key,
         content_type=content_type,
         expires_in=TICKET_SECONDS,
-        content_length=size if policy.bind_length else None,
+        content_length=size,
     )
     return UploadTicket(
         backend="storage",

@@ -1,18 +1,27 @@
-"""The shapes every direct image upload shares: the ticket the browser follows and the confirm body."""
+"""The shapes every direct image upload shares: the announced file, the ticket, and the confirm body."""
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class UploadRequest(BaseModel):
+    """What the browser is about to upload (each flow adds what it needs, e.g. the kind of image)."""
+
+    model_config = ConfigDict(extra="forbid")
+    content_type: str = Field(max_length=100, description="image/png, image/jpeg or image/webp")
+    size: int = Field(ge=1, description="bytes of the file: the upload must be exactly this long")
 
 
 class UploadTicket(BaseModel):
     """How the browser uploads the image directly (never through the API), then confirms it.
 
-    storage: send `method` to `upload_url` with `headers` and the file as the body, then confirm with
-    {"key": key}. cloudinary: POST `upload_url` as multipart/form-data with every entry of `fields` plus
-    `file`, then confirm with the public_id, version and signature of Cloudinary's answer.
+    storage: send `method` to `upload_url` with `headers` and the file (exactly the announced size) as the
+    body, then confirm with {"key": key} (plus what the flow's confirm asks for, e.g. the kind).
+    cloudinary: POST `upload_url` as multipart/form-data with every entry of `fields` plus `file`, then
+    confirm with the public_id, version and signature of Cloudinary's answer.
     """
 
     backend: Literal["storage", "cloudinary"]
@@ -21,8 +30,8 @@ class UploadTicket(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, str] = Field(default_factory=dict)
     key: str | None = None
-    max_bytes: int
-    expires_in: int
+    max_bytes: int = Field(description="the largest file the confirm accepts")
+    expires_in: int = Field(description="seconds the upload URL (or Cloudinary signature) stays valid")
 
 
 class UploadConfirm(BaseModel):
@@ -33,12 +42,3 @@ class UploadConfirm(BaseModel):
     public_id: str | None = Field(default=None, max_length=300)
     version: int | None = Field(default=None, ge=1)
     signature: str | None = Field(default=None, max_length=128)
-
-
-class Confirmation(Protocol):
-    """What a confirm body carries (UploadConfirm and the avatar's own body alike)."""
-
-    key: str | None
-    public_id: str | None
-    version: int | None
-    signature: str | None

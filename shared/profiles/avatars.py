@@ -19,10 +19,11 @@ from typing import Any
 
 from shared.images import cloudinary, direct_upload
 from shared.images.policy import UploadPolicy, check_request
+from shared.images.schemas import UploadTicket
 from shared.infra import ratelimit
 from shared.infra.ratelimit import Limit
 from shared.profiles import repository
-from shared.profiles.schemas import AVATAR_MAX_BYTES, AvatarConfirm, AvatarUploadTicket
+from shared.profiles.schemas import AVATAR_MAX_BYTES, AvatarConfirm
 from shared.settings import Settings
 
 logger = logging.getLogger("cinema.profiles")
@@ -56,22 +57,20 @@ def _staging(user_id: uuid.UUID, profile_id: uuid.UUID) -> str:
 
 async def upload_ticket(
     *, settings: Settings, user_id: uuid.UUID, profile_id: uuid.UUID, content_type: str, size: int
-) -> AvatarUploadTicket:
+) -> UploadTicket:
     """Where and how the browser uploads a new avatar for the profile (the caller checked ownership)."""
     extension = check_request(POLICY, content_type, size)
     await ratelimit.enforce(rules=[_TICKETS.rule(f"avatar_ticket:{user_id}")])
     name = direct_upload.new_name()
     if settings.images_backend == "cloudinary":
         public_id = _prefix(user_id, profile_id) + name
-        ticket = cloudinary.upload_ticket(settings, policy=POLICY, public_id=public_id)
-    else:
-        ticket = await direct_upload.storage_ticket(
-            policy=POLICY,
-            key=f"{_staging(user_id, profile_id)}{name}.{extension}",
-            content_type=content_type,
-            size=size,
-        )
-    return AvatarUploadTicket.model_validate(ticket.model_dump())
+        return cloudinary.upload_ticket(settings, policy=POLICY, public_id=public_id)
+    return await direct_upload.storage_ticket(
+        policy=POLICY,
+        key=f"{_staging(user_id, profile_id)}{name}.{extension}",
+        content_type=content_type,
+        size=size,
+    )
 
 
 async def confirm(

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from shared.images.schemas import UploadConfirm, UploadTicket
+from shared.images.schemas import UploadConfirm, UploadRequest, UploadTicket
 
 # The maturity scale, least to most restricted content allowed. A profile at level L may watch titles
 # rated at L or below; the catalog maps MPAA/TV ratings onto these levels (e.g. G/TV-Y -> "all",
@@ -143,22 +143,15 @@ class SetPinRequest(BaseModel):
 # Avatars.
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
-AvatarContentType = Literal["image/png", "image/jpeg", "image/webp"]
-AVATAR_CONTENT_TYPES: tuple[str, ...] = get_args(AvatarContentType)
 
 
-class AvatarUploadRequest(BaseModel):
-    """What the browser is about to upload."""
-
-    model_config = ConfigDict(extra="forbid")
-    content_type: str = Field(max_length=100, description="image/png, image/jpeg or image/webp")
-    size: int = Field(ge=0, description=f"bytes, at most {AVATAR_MAX_BYTES}")
+class AvatarUploadRequest(UploadRequest):
+    """What the browser is about to upload: a PNG, JPEG or WebP of at most 2 MB."""
 
 
-class AvatarUploadTicket(UploadTicket):
-    """How the browser uploads the avatar directly, then confirms it with PUT .../avatar."""
-
-    max_bytes: int = AVATAR_MAX_BYTES
+# The ticket is the shared shape (storage: confirm with PUT .../avatar {"key"}); the name stays for the
+# route's response model.
+AvatarUploadTicket = UploadTicket
 
 
 class AvatarConfirm(UploadConfirm):

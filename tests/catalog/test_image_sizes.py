@@ -4,17 +4,20 @@ rest to the original; the demo seed writes the variants its entries name."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from PIL import Image
 
 from shared.catalog import demo
 from shared.catalog.images import image_urls
 from shared.infra.loop_local import reset_all
-from shared.infra.storage import LocalStorage, get_storage
+from shared.infra.storage import LocalStorage, PresignedRequest, S3Storage, get_storage
 from shared.settings import get_settings
+from tests.support.aws import create_bucket
 
 
 @pytest.fixture
@@ -58,19 +61,52 @@ async def test_sizes_pick_variants_and_fall_back_to_the_original(storage_setting
     assert {path_of(url) for url in urls["logo"].values()} == {"/_storage/catalog/images/logo.png"}
 
 
-async def test_s3_signs_each_key_once(storage_settings: None, aws_env: None) -> None:
-    from shared.infra.storage import S3Storage
+class CountingS3Storage(S3Storage):
+    """The real S3 storage, counting what it is asked to sign (the test's instrumentation)."""
 
-    storage = S3Storage(bucket="cinema-images", region="us-east-1")
-    key = "catalog/images/c.png"
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.batches: list[list[str]] = []
+        self.singles: list[str] = []
+
+    async def presign_downloads(
+        self, keys: Sequence[str], *, expires_in: int | None = None
+    ) -> list[PresignedRequest]:
+        self.batches.append(list(keys))
+        return await super().presign_downloads(keys, expires_in=expires_in)
+
+    async def presign_download(
+        self, key: str, *, expires_in: int | None = None, filename: str | None = None
+    ) -> PresignedRequest:
+        self.singles.append(key)
+        return await super().presign_download(key, expires_in=expires_in, filename=filename)
+
+
+async def test_s3_signs_each_key_once_in_one_batch(
+    storage_settings: None, aws_env: None, moto_endpoint: str
+) -> None:
+    storage = CountingS3Storage(bucket=create_bucket(moto_endpoint), endpoint_url=moto_endpoint)
+    still, variant, poster = "catalog/images/c.png", "catalog/images/c-w300.webp", "catalog/images/p.jpg"
+    for key in (still, variant, poster):
+        await storage.put_bytes(key, key.encode(), content_type="application/octet-stream")
     urls = await image_urls(
-        {"still": {"key": key, "sizes": {"w300": "catalog/images/c-w300.webp"}}},
+        {"still": {"key": still, "sizes": {"w300": variant}}, "poster": {"key": poster}},
         settings=get_settings(),
         storage=storage,
     )
-    assert path_of(urls["still"]["w300"]).endswith("/catalog/images/c-w300.webp")
-    assert "X-Amz-Signature=" in urlsplit(urls["still"]["w780"]).query
+    # Nine sizes across two kinds, three distinct keys: each signed once, all in one worker-thread batch.
+    assert [sorted(batch) for batch in storage.batches] == [sorted([still, variant, poster])]
+    assert storage.singles == []
     assert urls["still"]["w780"] == urls["still"]["w1280"] == urls["still"]["original"]
+    assert len(set(urls["poster"].values())) == 1
+    async with httpx.AsyncClient(trust_env=False) as http:
+        for url, key in [
+            (urls["still"]["w300"], variant),
+            (urls["still"]["w780"], still),
+            (urls["poster"]["w185"], poster),
+        ]:
+            fetched = await http.get(url)
+            assert fetched.status_code == 200 and fetched.content == key.encode(), url
 
 
 async def test_demo_art_is_stored_with_the_variants_its_entries_name(storage_settings: None) -> None:
@@ -81,7 +117,8 @@ async def test_demo_art_is_stored_with_the_variants_its_entries_name(storage_set
         demo._still_art(1, 1, "Pilot"),
         demo._photo_art("variants-person", "Vera Check"),
     ]
-    await demo._store(storage, art)
+    entries = await demo._store(storage, art)
+    assert set(entries) == {item.key for item in art}
     expected = {
         "poster": {"w185": (185, 278), "w342": (342, 513), "w500": (500, 750)},  # 600 x 900
         "backdrop": {"w780": (780, 439)},  # 1280 x 720
@@ -89,7 +126,7 @@ async def test_demo_art_is_stored_with_the_variants_its_entries_name(storage_set
         "photo": {"w185": (185, 278), "w342": (342, 513)},  # 400 x 600
     }
     for item in art:
-        entry = item.entry()
+        entry = entries[item.key]
         assert set(entry["sizes"]) == set(expected[item.kind]), item.key
         for name, size in expected[item.kind].items():
             assert entry["sizes"][name] == item.key.removesuffix(".jpg") + f"-{name}.webp"

@@ -1,7 +1,10 @@
-"""Shared pieces of the catalog management tests: a content manager, a viewer, clients on the catalog app."""
+"""Shared pieces of the catalog management tests: a content manager, a viewer, clients on the catalog app,
+and the steps of an artwork upload (a real image, its ticket, the browser's PUT, the confirm)."""
 
 from __future__ import annotations
 
+import io
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,11 +12,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from PIL import Image
 
 from api.catalog import app as catalog_app
+from shared.infra.storage.local_http import app as storage_app
 from tests.support.identity import SignedIn, client_for, signed_in_user
 
 API = "/api/v1/catalog"
+UPLOAD = f"{API}/images/upload"
+CONFIRM = f"{API}/images"
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +78,54 @@ async def audit_events(database_url: str, entity_id: str) -> list[tuple[str, dic
             (entity_id,),
         )
         return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+# --- artwork uploads -----------------------------------------------------------------------------------
+
+
+def encoded(size: tuple[int, int], image_format: str = "PNG", *, mode: str = "RGB", **options: Any) -> bytes:
+    """A real image of `size`: a gradient, so the encoders have something to do (RGBA: fading out)."""
+    image = Image.linear_gradient("L").resize(size).convert(mode)
+    if mode == "RGBA":
+        image.putalpha(Image.linear_gradient("L").rotate(90).resize(size))
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **options)
+    return buffer.getvalue()
+
+
+async def storage_call(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """A request to a local presigned URL, served by the dev server's storage app."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=storage_app)) as http:
+        return await http.request(method, url, **kwargs)
+
+
+async def ticket(
+    client: httpx.AsyncClient, who: SignedIn, kind: str, content_type: str, size: int
+) -> httpx.Response:
+    return await client.post(
+        UPLOAD, json={"kind": kind, "content_type": content_type, "size": size}, headers=who.headers
+    )
+
+
+async def uploaded(
+    client: httpx.AsyncClient,
+    who: SignedIn,
+    data: bytes,
+    *,
+    kind: str = "poster",
+    content_type: str = "image/png",
+) -> str:
+    """Ticket, then the browser's PUT to storage; the key to confirm."""
+    response = await ticket(client, who, kind, content_type, len(data))
+    assert response.status_code == 200, response.text
+    grant = response.json()
+    assert grant["backend"] == "storage" and grant["method"] == "PUT"
+    assert grant["max_bytes"] == 10 * 1024 * 1024
+    assert re.fullmatch(rf"catalog-uploads/{who.user_id}/[0-9]+-[0-9a-f]{{32}}\.[a-z]+", grant["key"])
+    put = await storage_call("PUT", grant["upload_url"], content=data, headers=grant["headers"])
+    assert put.is_success, put.text
+    return str(grant["key"])
+
+
+async def confirm(client: httpx.AsyncClient, who: SignedIn, **body: Any) -> httpx.Response:
+    return await client.post(CONFIRM, json=body, headers=who.headers)

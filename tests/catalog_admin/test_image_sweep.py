@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 from psycopg.types.json import Jsonb
 
 from shared.catalog_admin import image_sweep, repository
@@ -19,9 +17,9 @@ from shared.images.direct_upload import STAGING_MAX_AGE, new_name
 from shared.infra.storage import get_storage, reset_storage
 from shared.maintenance.service import run_daily, sweep_images
 from shared.settings import get_settings
-from tests.catalog_admin.conftest import API, create_title
-from tests.catalog_admin.test_image_upload import confirm, encoded, ticket, uploaded
+from tests.catalog_admin.conftest import API, confirm, create_title, encoded, ticket, uploaded
 from tests.support import catalog_factory
+from tests.support.aws import create_bucket
 from tests.support.catalog_factory import Db
 from tests.support.identity import SignedIn
 
@@ -158,25 +156,8 @@ async def test_real_uploads_are_dated_and_swept_on_time(
     assert seen.status_code == 200 and seen.json()["images"]["poster"]["w185"]
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """An S3 endpoint (moto's server) on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 async def test_the_sweep_on_s3(db: Db, settings_env: Any, aws_env: None, moto_endpoint: str) -> None:
-    import boto3
-
-    bucket = f"cinema-sweep-{uuid.uuid4().hex[:12]}"
-    boto3.session.Session().client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(
-        Bucket=bucket
-    )
+    bucket = create_bucket(moto_endpoint, "cinema-sweep")
     settings_env(STORAGE_BACKEND="s3", S3_BUCKET=bucket, S3_ENDPOINT_URL=moto_endpoint)
     await reset_storage()
     try:

@@ -16,24 +16,22 @@ from PIL import Image
 
 from shared.images.direct_upload import new_name
 from shared.infra.storage import get_storage
-from shared.infra.storage.local_http import app as storage_app
-from tests.catalog_admin.conftest import API, create_title, field_codes
+from tests.catalog_admin.conftest import (
+    API,
+    CONFIRM,
+    UPLOAD,
+    confirm,
+    create_title,
+    encoded,
+    field_codes,
+    storage_call,
+    ticket,
+    uploaded,
+)
 from tests.support.cloudinary_server import CloudinaryServer, response_signature
 from tests.support.identity import SignedIn, signed_in_user
 
 SIGNED = ("public_id", "version", "signature")  # what a Cloudinary confirm sends from the upload's answer
-UPLOAD = f"{API}/images/upload"
-CONFIRM = f"{API}/images"
-
-
-def encoded(size: tuple[int, int], image_format: str = "PNG", *, mode: str = "RGB", **options: Any) -> bytes:
-    """A real image of `size`: a gradient, so the encoders have something to do (RGBA: fading out)."""
-    image = Image.linear_gradient("L").resize(size).convert(mode)
-    if mode == "RGBA":
-        image.putalpha(Image.linear_gradient("L").rotate(90).resize(size))
-    buffer = io.BytesIO()
-    image.save(buffer, image_format, **options)
-    return buffer.getvalue()
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -44,44 +42,6 @@ def png_header_only(width: int, height: int) -> bytes:
 
     header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
     return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-
-
-async def storage_call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A request to a local presigned URL, served by the dev server's storage app."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=storage_app)) as http:
-        return await http.request(method, url, **kwargs)
-
-
-async def ticket(
-    client: httpx.AsyncClient, who: SignedIn, kind: str, content_type: str, size: int
-) -> httpx.Response:
-    return await client.post(
-        UPLOAD, json={"kind": kind, "content_type": content_type, "size": size}, headers=who.headers
-    )
-
-
-async def uploaded(
-    client: httpx.AsyncClient,
-    who: SignedIn,
-    data: bytes,
-    *,
-    kind: str = "poster",
-    content_type: str = "image/png",
-) -> str:
-    """Ticket, then the browser's PUT to storage; the key to confirm."""
-    response = await ticket(client, who, kind, content_type, len(data))
-    assert response.status_code == 200, response.text
-    grant = response.json()
-    assert grant["backend"] == "storage" and grant["method"] == "PUT"
-    assert grant["max_bytes"] == 10 * 1024 * 1024
-    assert re.fullmatch(rf"catalog-uploads/{who.user_id}/[0-9]+-[0-9a-f]{{32}}\.[a-z]+", grant["key"])
-    put = await storage_call("PUT", grant["upload_url"], content=data, headers=grant["headers"])
-    assert put.is_success, put.text
-    return str(grant["key"])
-
-
-async def confirm(client: httpx.AsyncClient, who: SignedIn, **body: Any) -> httpx.Response:
-    return await client.post(CONFIRM, json=body, headers=who.headers)
 
 
 async def stored_size(key: str) -> tuple[str, tuple[int, int], str]:
@@ -113,7 +73,9 @@ async def test_poster_upload_to_a_title_and_back_as_variants(
     stem = entry["key"].removesuffix(".png")
     assert entry["sizes"] == {name: f"{stem}-{name}.webp" for name in ("w185", "w342", "w500")}
     assert (entry["width"], entry["height"]) == (600, 1000)
-    assert await (await get_storage()).get_bytes(entry["key"]) == original
+    # The original is re-encoded (no metadata carried over): the same pixels, as a PNG is lossless.
+    stored = Image.open(io.BytesIO(await (await get_storage()).get_bytes(entry["key"])))
+    assert stored.tobytes() == Image.open(io.BytesIO(original)).tobytes()
     for name, expected in {"w185": (185, 278), "w342": (342, 513), "w500": (500, 750)}.items():
         assert await stored_size(entry["sizes"][name]) == ("WEBP", expected, "RGB")
     # The staging object is gone: the upload URL cannot reach what is published.
@@ -165,20 +127,52 @@ async def test_rotated_jpeg_still_transparent_logo_small_webp(
     assert len(set(small["urls"].values())) == 1  # too small for any variant: the original everywhere
 
 
+async def test_a_phone_photo_is_stored_upright_without_its_exif(
+    client: httpx.AsyncClient, manager: SignedIn
+) -> None:
+    # Stored 1000 x 800, red in its top-left corner, with EXIF "rotate 90 clockwise" and where it was taken.
+    sideways = Image.linear_gradient("L").resize((1000, 800)).convert("RGB")
+    sideways.paste((255, 0, 0), (0, 0, 100, 100))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation
+    exif[0x010F] = "PhoneMaker"  # camera make
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})  # GPS
+    buffer = io.BytesIO()
+    sideways.save(buffer, "JPEG", quality=95, exif=exif.tobytes())
+    photo = buffer.getvalue()
+    assert Image.open(io.BytesIO(photo)).getexif().get_ifd(0x8825)  # the test image does carry GPS
+
+    key = await uploaded(client, manager, photo, kind="still", content_type="image/jpeg")
+    response = await confirm(client, manager, kind="still", key=key)
+    assert response.status_code == 201, response.text
+    entry = response.json()["entry"]
+
+    stored = Image.open(io.BytesIO(await (await get_storage()).get_bytes(entry["key"])))
+    assert stored.format == "JPEG" and stored.size == (800, 1000) == (entry["width"], entry["height"])
+    assert not stored.getexif() and "exif" not in stored.info and "xmp" not in stored.info
+    # Turned as the EXIF said: the red corner is now top-right, and nothing tells to turn it again.
+    upright = stored.convert("RGB")
+    red, green, blue = upright.getpixel((750, 50))
+    assert red > 200 and green < 60 and blue < 60
+    assert upright.getpixel((50, 50)) != upright.getpixel((750, 50))
+
+
 async def test_images_that_are_not_usable_are_refused(client: httpx.AsyncClient, manager: SignedIn) -> None:
     complete = encoded((400, 600))
     refused = {
-        "text": b"<html><script>alert(1)</script></html>",
-        "gif": b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
-        "too small": encoded((99, 400)),
-        "over 40 megapixels": png_header_only(8000, 6000),
-        "truncated": complete[: len(complete) // 2],
+        "text": (b"<html><script>alert(1)</script></html>", "must be PNG, JPEG or WebP images"),
+        "gif": (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "must be PNG, JPEG or WebP images"),
+        "too small": (encoded((99, 400)), "at least 100 pixels on each side"),
+        # Refused from the header alone: its few bytes of pixel data would fail decoding as truncated.
+        "over 40 megapixels": (png_header_only(8000, 6000), "at most 40 megapixels"),
+        "truncated": (complete[: len(complete) // 2], "truncated or corrupt"),
     }
-    for reason, data in refused.items():
+    for reason, (data, message) in refused.items():
         key = await uploaded(client, manager, data)
         response = await confirm(client, manager, kind="poster", key=key)
         assert response.status_code == 422, (reason, response.text)
         assert response.json()["code"] == "invalid_image", reason
+        assert message in response.json()["detail"], (reason, response.json())
         assert await (await get_storage()).head(key) is None, reason
 
 
@@ -343,4 +337,6 @@ async def test_cloudinary_refusals(
     tiny = await cloudinary_upload(client, manager, encoded((120, 60)))
     refused = await confirm(client, manager, kind="backdrop", **{name: tiny[name] for name in SIGNED})
     assert refused.status_code == 422 and refused.json()["code"] == "invalid_image"
+    # The real reason, worded as for a storage upload (not "must be PNG, JPEG or WebP of at most 10 MB").
+    assert refused.json()["detail"] == "Images must be at least 100 pixels on each side."
     assert tiny["public_id"] not in server.resources  # deleted at Cloudinary

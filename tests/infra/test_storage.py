@@ -7,7 +7,7 @@ import base64
 import hashlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from shared.infra.storage.rules import (
     ObjectNotFound,
     multipart_etag,
 )
+from tests.support.aws import create_bucket
 
 MiB = 1024 * 1024
 LOCAL_BASE_URL = "http://localhost:3000"
@@ -80,26 +81,6 @@ class Backend:
     ) -> httpx.Response:
         merged = {**request.headers, **(headers or {})}
         return await self.http.request(request.method, request.url, content=content, headers=merged)
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def create_bucket(endpoint: str) -> str:
-    import boto3
-
-    bucket = f"cinema-test-{uuid.uuid4().hex[:12]}"
-    client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=bucket)
-    return bucket
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -510,6 +491,24 @@ async def test_expired_url_refused(backend: Backend) -> None:
         assert refused.status_code == 403
         assert refused.json()["code"] == "url_expired"
     assert await backend.storage.get_bytes(key) == b"soon gone"
+
+
+async def test_presign_downloads_signs_many_keys_in_order(backend: Backend) -> None:
+    keys = [backend.key(f"many/{index}.txt") for index in range(5)]
+    for index, key in enumerate(keys):
+        await backend.storage.put_bytes(key, f"object {index}".encode(), content_type="text/plain")
+    signed = await backend.storage.presign_downloads([*keys, keys[0]], expires_in=120)
+    assert [request.method for request in signed] == ["GET"] * 6
+    assert {request.expires_in for request in signed} == {120}
+    for index, request in enumerate(signed):
+        fetched = await backend.call(request)
+        assert fetched.status_code == 200 and fetched.content == f"object {index % 5}".encode()
+    assert await backend.storage.presign_downloads([]) == []
+    with pytest.raises(InvalidObjectKey):
+        await backend.storage.presign_downloads([keys[0], "../escape"])
+    if backend.clock is not None:  # one expiry for the whole batch
+        backend.clock.advance(121)
+        assert (await backend.call(signed[0])).status_code == 403
 
 
 async def test_tampered_url_refused(backend: Backend) -> None:

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from shared.infra.storage import LocalStorage, S3Storage, Storage
 from shared.infra.storage.rules import InvalidObjectKey, ObjectNotFound
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+from tests.support.aws import create_bucket
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -29,15 +18,9 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "local":
         yield LocalStorage(tmp_path / "storage", base_url="http://localhost:3000", secret=b"s" * 48)
         return
-    import boto3
-
-    endpoint = request.getfixturevalue("moto_server")
+    endpoint = request.getfixturevalue("moto_endpoint")
     request.getfixturevalue("aws_env")
-    bucket = f"cinema-test-{uuid.uuid4().hex[:12]}"
-    boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
-        Bucket=bucket
-    )
-    yield S3Storage(bucket=bucket, endpoint_url=endpoint, region="us-east-1")
+    yield S3Storage(bucket=create_bucket(endpoint), endpoint_url=endpoint, region="us-east-1")
 
 
 async def test_upload_and_download_file(storage: Storage, tmp_path: Path) -> None:

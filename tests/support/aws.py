@@ -30,3 +30,15 @@ def use_fake_aws(monkeypatch: pytest.MonkeyPatch, scratch: Path) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+def create_bucket(endpoint: str, prefix: str = "cinema-test") -> str:
+    """A new, uniquely named bucket on the S3 endpoint (moto); its name."""
+    import uuid
+
+    import boto3
+
+    bucket = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=REGION)
+    client.create_bucket(Bucket=bucket)
+    return bucket

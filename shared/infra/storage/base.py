@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -81,6 +82,12 @@ class Storage(Protocol):
         self, key: str, *, expires_in: int | None = None, filename: str | None = None
     ) -> PresignedRequest:
         """A GET URL for the object."""
+        ...
+
+    async def presign_downloads(
+        self, keys: Sequence[str], *, expires_in: int | None = None
+    ) -> list[PresignedRequest]:
+        """GET URLs for many objects, in the order of `keys` (signed together: one worker thread on S3)."""
         ...
 
     async def presign_upload(

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import AsyncIterable, Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
@@ -178,6 +178,17 @@ class LocalStorage:
         lifetime = resolve_expires_in(expires_in, self.default_expires_in)
         url = self.sign_url("get", key, expires_at=self._now() + lifetime, filename=filename or "")
         return PresignedRequest(url=url, method="GET", headers={}, expires_in=lifetime)
+
+    async def presign_downloads(
+        self, keys: Sequence[str], *, expires_in: int | None = None
+    ) -> list[PresignedRequest]:
+        """Signed GET URLs for many objects, in order, all with the same expiry."""
+        for key in keys:
+            validate_key(key)
+        lifetime = resolve_expires_in(expires_in, self.default_expires_in)
+        expires_at = self._now() + lifetime
+        urls = [self.sign_url("get", key, expires_at=expires_at) for key in keys]
+        return [PresignedRequest(url=url, method="GET", headers={}, expires_in=lifetime) for url in urls]
 
     async def presign_upload(
         self,
