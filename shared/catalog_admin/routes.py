@@ -20,7 +20,6 @@ from shared.catalog_admin.schemas import (
     ImageConfirm,
     ImageUploaded,
     ImageUploadRequest,
-    ImageUploadTicket,
     ImportCast,
     ImportCrew,
     ImportReport,
@@ -38,6 +37,7 @@ from shared.catalog_admin.service import Actor
 from shared.http.auth import Principal
 from shared.http.client_meta import Meta
 from shared.http.permissions import CanWriteCatalog, permission_responses
+from shared.images.schemas import UploadTicket
 from shared.infra.db import Tx
 from shared.settings import get_settings
 
@@ -380,13 +380,13 @@ async def create_category(body: TermCreate, tx: Tx, caller: CanWriteCatalog, met
 
 @router.post(
     "/images/upload",
-    response_model=ImageUploadTicket,
+    response_model=UploadTicket,
     summary="Get a direct-upload ticket for catalog artwork",
     responses=permission_responses(
         {422: [*_INVALID, "unsupported_image_type", "image_too_large"], 429: ["rate_limited"]}
     ),
 )
-async def image_upload(body: ImageUploadRequest, caller: CanWriteCatalog) -> ImageUploadTicket:
+async def image_upload(body: ImageUploadRequest, caller: CanWriteCatalog) -> UploadTicket:
     """PNG, JPEG or WebP up to 10 MB, uploaded by the browser to storage (PUT) or Cloudinary (POST)."""
     return await images.upload_ticket(settings=get_settings(), user_id=caller.user_id, data=body)
 

@@ -34,7 +34,7 @@ from shared.catalog.schemas import RatingSystem, TitleKind, TitleStatus
 from shared.catalog_admin import codes
 from shared.entitlements.schemas import Access
 from shared.images import variants
-from shared.images.schemas import UploadConfirm, UploadRequest, UploadTicket
+from shared.images.schemas import UploadConfirm, UploadRequest
 from shared.profiles.schemas import MaturityLevel
 
 _FORBID = ConfigDict(extra="forbid")
@@ -243,11 +243,6 @@ class ImageUploadRequest(UploadRequest):
     """What the browser is about to upload (PNG, JPEG or WebP, at most 10 MB) and for which kind of image."""
 
     kind: ImageKindName
-
-
-# The ticket is the shared shape (storage: confirm with POST /images {"kind", "key"}); the name stays for
-# the route's response model.
-ImageUploadTicket = UploadTicket
 
 
 class ImageConfirm(UploadConfirm):

@@ -181,9 +181,11 @@ def _normalised(image: Image.Image) -> Image.Image:
     return image if image.mode == wanted else image.convert(wanted)
 
 
-async def make(data: bytes, *, aspect_ratio: str | None, widths: Sequence[int]) -> Rendered:
-    """render() with the default limits on a worker thread, so the event loop serves while Pillow works."""
-    return await asyncio.to_thread(render, data, aspect_ratio=aspect_ratio, widths=widths)
+async def make(
+    data: bytes, *, aspect_ratio: str | None, widths: Sequence[int], min_side: int = MIN_SIDE
+) -> Rendered:
+    """render() on a worker thread (default pixel limit), so the event loop serves while Pillow works."""
+    return await asyncio.to_thread(render, data, aspect_ratio=aspect_ratio, widths=widths, min_side=min_side)
 
 
 async def store_variants(storage: Storage, key: str, rendered: Rendered) -> dict[str, str]:

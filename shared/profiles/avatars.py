@@ -2,10 +2,11 @@
 
 The bytes never pass through a function on the way up (Vercel caps bodies at 4.5 MB): the API hands out
 an upload ticket, the browser uploads, and a confirm call checks what arrived before the profile uses it.
-With storage the checked bytes are then copied to a key the browser was never allowed to write, so the
-still-valid upload URL cannot swap the image afterwards; Cloudinary uploads are signed with
-overwrite=false for the same reason. The upload mechanics are shared.images'; this module decides the
-avatar's folder, limits and error codes, and keeps the profile row in step.
+With storage the checked image is then re-encoded (upright, no metadata such as a photo's GPS) to a key
+the browser was never allowed to write, so the still-valid upload URL cannot swap the image afterwards;
+Cloudinary uploads are signed with overwrite=false for the same reason. The upload mechanics are
+shared.images'; this module decides the avatar's folder, limits and error codes, and keeps the profile
+row in step.
 
 Storage uploads are staged under avatar-uploads/, never in the avatars/ folder itself, so the daily sweep
 of unconfirmed uploads (sweep_staging) cannot take a profile's avatar; staging names carry their issue time.
@@ -17,7 +18,7 @@ import logging
 import uuid
 from typing import Any
 
-from shared.images import cloudinary, direct_upload
+from shared.images import cloudinary, direct_upload, variants
 from shared.images.policy import UploadPolicy, check_request
 from shared.images.schemas import UploadTicket
 from shared.infra import ratelimit
@@ -90,7 +91,10 @@ async def confirm(
     else:
         staging = _staging(profile["user_id"], profile["id"])
         received = await direct_upload.receive(policy=POLICY, prefix=staging, key=body.key or "")
-        fields = {"avatar_key": await direct_upload.keep(received, folder=prefix), "avatar_url": None}
+        # Stored re-encoded, never as uploaded: a phone photo's EXIF says where it was taken.
+        rendered = await variants.make(received.data, aspect_ratio=None, widths=(), min_side=1)
+        clean = direct_upload.Received(rendered.original, rendered.format)
+        fields = {"avatar_key": await direct_upload.keep(clean, folder=prefix), "avatar_url": None}
     row = await repository.update_profile(conn, profile["id"], fields)
     assert row is not None  # the caller holds the profile's row lock
     from shared.infra.db import after_commit

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from shared.images.schemas import UploadConfirm, UploadRequest, UploadTicket
+from shared.images.schemas import UploadConfirm, UploadRequest
 
 # The maturity scale, least to most restricted content allowed. A profile at level L may watch titles
 # rated at L or below; the catalog maps MPAA/TV ratings onto these levels (e.g. G/TV-Y -> "all",
@@ -147,11 +147,6 @@ AVATAR_MAX_BYTES = 2 * 1024 * 1024
 
 class AvatarUploadRequest(UploadRequest):
     """What the browser is about to upload: a PNG, JPEG or WebP of at most 2 MB."""
-
-
-# The ticket is the shared shape (storage: confirm with PUT .../avatar {"key"}); the name stays for the
-# route's response model.
-AvatarUploadTicket = UploadTicket
 
 
 class AvatarConfirm(UploadConfirm):

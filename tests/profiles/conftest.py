@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import struct
 import uuid
@@ -76,3 +77,20 @@ def png(width: int = 8, height: int = 8, *, padding: int = 0) -> bytes:
     if padding:
         body += chunk(b"teXt", b"pad\x00" + b"x" * padding)
     return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def encoded(size: tuple[int, int], image_format: str, **options: Any) -> bytes:
+    """A real image of `size` in `image_format` ("PNG", "JPEG", "WEBP"), drawn with Pillow."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 60, 20)).save(buffer, image_format, **options)
+    return buffer.getvalue()
+
+
+def same_pixels(first: bytes, second: bytes) -> bool:
+    """Whether two encoded images decode to the same pixels (a lossless re-encode keeps them)."""
+    from PIL import Image, ImageChops
+
+    one, other = (Image.open(io.BytesIO(data)).convert("RGBA") for data in (first, second))
+    return one.size == other.size and ImageChops.difference(one, other).getbbox() is None

@@ -4,6 +4,7 @@ confirm call that verifies what arrived, and the URL the profile then shows."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from typing import Any
 
@@ -11,12 +12,12 @@ import httpx
 
 from shared.images.direct_upload import new_name
 from shared.infra.storage.local_http import app as storage_app
-from tests.profiles.conftest import PROFILES, made, png, profiles_of
+from tests.profiles.conftest import PROFILES, encoded, made, png, profiles_of, same_pixels
 from tests.support.cloudinary_server import CloudinaryServer
 from tests.support.identity import SignedIn
 
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00\x0f\x00\x00\x0f\x00\x00"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+WEBP = encoded((16, 16), "WEBP")
+JPEG = encoded((16, 16), "JPEG")
 
 
 async def ticket(
@@ -81,7 +82,7 @@ async def test_storage_avatar_round_trip(user: SignedIn, client: httpx.AsyncClie
     shown = listed[profile["id"]]["avatar_url"]
     assert shown
     fetched = await storage_call("GET", shown)
-    assert fetched.status_code == 200 and fetched.content == image
+    assert fetched.status_code == 200 and same_pixels(fetched.content, image)
     assert fetched.headers["content-type"].startswith("image/png")
 
     # A new avatar replaces the old image, which is deleted.
@@ -204,7 +205,24 @@ async def test_unconfirmed_uploads_are_swept_and_avatars_never(
     await sweep_images(now=time.time() + 365 * 86400)
     assert await storage.head(stored) is not None
     listed = {item["id"]: item for item in await profiles_of(client, user.headers)}
-    assert (await storage_call("GET", listed[profile["id"]]["avatar_url"])).content == png()
+    assert same_pixels((await storage_call("GET", listed[profile["id"]]["avatar_url"])).content, png())
+
+
+async def test_a_phone_photo_avatar_loses_its_exif(user: SignedIn, client: httpx.AsyncClient) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # camera make
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})  # GPS
+    photo = encoded((64, 48), "JPEG", exif=exif.tobytes())
+    assert Image.open(io.BytesIO(photo)).getexif().get_ifd(0x8825)  # the upload does carry GPS
+    profile = await made(client, user.headers)
+    key = await upload_to_storage(client, user, profile["id"], photo, "image/jpeg")
+    assert (await confirm(client, user, profile["id"], key=key)).status_code == 200
+
+    listed = {item["id"]: item for item in await profiles_of(client, user.headers)}
+    stored = Image.open(io.BytesIO((await storage_call("GET", listed[profile["id"]]["avatar_url"])).content))
+    assert stored.size == (64, 48) and not stored.getexif() and "exif" not in stored.info
 
 
 # --- Cloudinary --------------------------------------------------------------------------------------
