@@ -89,20 +89,27 @@ function fromLocalInput(value) {
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
-/** An image entry as the text the form shows: its https URL, catalog/ key or Cloudinary public id. */
+// A Cloudinary public id is written `cloudinary:<public_id>` in the form, as the bulk import's image columns
+// take it (shared/catalog_admin/importer.py): uploads to Cloudinary are named catalog/images/..., like storage
+// keys, so the prefix is what tells the two apart.
+const CLOUDINARY_PREFIX = "cloudinary:";
+
+/** An image entry as the text the form shows: its https URL, storage key or `cloudinary:<public id>`. */
 function imageText(entry) {
   if (!entry || typeof entry !== "object") return "";
-  for (const name of ["key", "public_id", "url"]) if (typeof entry[name] === "string") return entry[name];
+  if (typeof entry.key === "string") return entry.key;
+  if (typeof entry.public_id === "string") return CLOUDINARY_PREFIX + entry.public_id;
+  if (typeof entry.url === "string") return entry.url;
   return "";
 }
 
-/** The ImageRef the API takes for what was typed: https URL, a catalog/ key, else a Cloudinary public id. */
+/** The ImageRef the API takes for what was typed: an https URL, `cloudinary:<public id>`, else a storage key. */
 function imageRef(text) {
   const value = text.trim();
   if (!value) return null;
   if (/^https:\/\//i.test(value)) return { url: value };
-  if (value.startsWith("catalog/")) return { key: value };
-  return { public_id: value };
+  if (value.toLowerCase().startsWith(CLOUDINARY_PREFIX)) return { public_id: value.slice(CLOUDINARY_PREFIX.length).trim() };
+  return { key: value };
 }
 
 function same(a, b) {
@@ -114,17 +121,28 @@ function same(a, b) {
 // Every image text field (data-image-kind) gets an "Upload image" file control: a ticket from the API, the
 // file straight to storage (PUT) or Cloudinary (POST) with XMLHttpRequest's upload progress, then the confirm
 // call, whose `entry` (with its resized `sizes`) is what saving sends, whole. The field's text shows the
-// entry's key; typing something else there replaces the upload. An empty field keeps the current image
+// entry's key (or `cloudinary:<public id>`); typing something else there replaces the upload. An empty field keeps the current image
 // (shown as a preview from the resolved URLs the API reads back); its "Remove" box takes it off.
+// The title and person editors reuse their inputs for every record: showing another record's image
+// (setImageField) aborts the upload in flight, whose late result is then dropped, never written into the
+// form of the record opened since.
 
 class UploadError extends Error {}
+
+/** An upload superseded by setImageField (another record opened): its result is dropped silently. */
+class UploadStale extends Error {}
 
 const imageFields = new WeakMap(); // text input -> {kind, entry, current, remove, preview, ...}
 
 /** Send `body` with XMLHttpRequest, reporting upload progress (0..1); resolves with the response text. */
-function sendWithProgress({ method, url, headers = {}, body, onProgress }) {
+function sendWithProgress({ method, url, headers = {}, body, onProgress, signal }) {
   return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new UploadStale());
+      return;
+    }
     const xhr = new XMLHttpRequest();
+    signal.addEventListener("abort", () => xhr.abort(), { once: true });
     xhr.open(method, url);
     for (const [name, value] of Object.entries(headers)) {
       if (!FORBIDDEN_HEADERS.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
@@ -148,7 +166,7 @@ function sendWithProgress({ method, url, headers = {}, body, onProgress }) {
       reject(new UploadError(`The upload was refused (HTTP ${xhr.status})${detail ? `: ${detail}` : ""}. Try again or choose another image.`));
     });
     xhr.addEventListener("error", () => reject(new UploadError("The upload did not get through. Check your connection and try again.")));
-    xhr.addEventListener("abort", () => reject(new UploadError("The upload was stopped.")));
+    xhr.addEventListener("abort", () => reject(signal.aborted ? new UploadStale() : new UploadError("The upload was stopped.")));
     xhr.send(body);
   });
 }
@@ -178,19 +196,35 @@ function setUploadError(field, text) {
   else field.file.removeAttribute("aria-invalid");
 }
 
-/** Upload `file` as the field's image: ticket, direct upload with progress, confirm; the entry joins the form. */
-async function uploadImage(input, file) {
+/**
+ * Upload `file` as the field's image: ticket, direct upload with progress, confirm; the entry joins the form.
+ * Throws UploadStale once `signal` is aborted (the field now shows another record): nothing is written then.
+ */
+async function uploadImage(input, file, signal) {
   const field = imageFields.get(input);
   if (!IMAGE_TYPES.includes(file.type)) throw new UploadError("Choose a PNG, JPEG or WebP image.");
   if (file.size > IMAGE_MAX_BYTES) throw new UploadError("That image is over 10 MB. Choose a smaller one.");
-  const ticket = await apiOk("POST", "/catalog/images/upload", { body: { kind: field.kind, content_type: file.type, size: file.size } });
-  const onProgress = (fraction) => showProgress(field, fraction);
+  const current = async (step) => {
+    let result;
+    try {
+      result = await step;
+    } catch (error) {
+      if (signal.aborted) throw new UploadStale();
+      throw error;
+    }
+    if (signal.aborted) throw new UploadStale();
+    return result;
+  };
+  const ticket = await current(apiOk("POST", "/catalog/images/upload", { body: { kind: field.kind, content_type: file.type, size: file.size }, signal }));
+  const onProgress = (fraction) => {
+    if (!signal.aborted) showProgress(field, fraction);
+  };
   let confirm;
   if (ticket.backend === "cloudinary") {
     const form = new FormData();
     for (const [name, value] of Object.entries(ticket.fields || {})) form.append(name, value);
     form.append("file", file);
-    const text = await sendWithProgress({ method: ticket.method || "POST", url: ticket.upload_url, body: form, onProgress });
+    const text = await current(sendWithProgress({ method: ticket.method || "POST", url: ticket.upload_url, body: form, onProgress, signal }));
     let answer;
     try {
       answer = JSON.parse(text);
@@ -199,10 +233,10 @@ async function uploadImage(input, file) {
     }
     confirm = { kind: field.kind, public_id: answer.public_id, version: answer.version, signature: answer.signature };
   } else {
-    await sendWithProgress({ method: ticket.method || "PUT", url: ticket.upload_url, headers: ticket.headers || {}, body: file, onProgress });
+    await current(sendWithProgress({ method: ticket.method || "PUT", url: ticket.upload_url, headers: ticket.headers || {}, body: file, onProgress, signal }));
     confirm = { kind: field.kind, key: ticket.key };
   }
-  const uploaded = await apiOk("POST", "/catalog/images", { body: confirm });
+  const uploaded = await current(apiOk("POST", "/catalog/images", { body: confirm, signal }));
   field.entry = uploaded.entry;
   input.value = imageText(uploaded.entry);
   input.removeAttribute("aria-invalid");
@@ -248,20 +282,23 @@ function attachImageUpload(input) {
     removeLabel,
   );
   error.before(box);
-  const field = { kind, noun, entry: null, current: null, file, error, progress, progressText, progressBox, remove, removeLabel, preview, uploading: false };
+  // upload: the AbortController of the upload in flight (null when none); setImageField aborts it.
+  const field = { kind, noun, entry: null, current: null, file, error, progress, progressText, progressBox, remove, removeLabel, preview, upload: null };
   imageFields.set(input, field);
   file.addEventListener("change", async () => {
     const picked = file.files && file.files[0];
     if (!picked) return;
     setUploadError(field, "");
-    field.uploading = true;
+    const upload = new AbortController();
+    field.upload = upload;
     file.disabled = true;
     showProgress(field, 0);
     field.progressBox.hidden = false;
     try {
-      await uploadImage(input, picked);
+      await uploadImage(input, picked, upload.signal);
       notify(`${picked.name} uploaded as the ${noun}: save to keep it.`);
     } catch (problem) {
+      if (problem instanceof UploadStale || upload.signal.aborted) return; // another record is shown now
       const known = problem instanceof ApiError || problem instanceof UploadError || problem instanceof NetworkError;
       if (!known) console.error(problem);
       const text = known ? problem.message : "The upload failed. Try again.";
@@ -269,10 +306,12 @@ function attachImageUpload(input) {
       notifyError(`The ${noun} was not uploaded: ${text}`);
       field.progressBox.hidden = true;
     } finally {
-      field.uploading = false;
-      file.disabled = false;
-      file.value = "";
-      file.focus();
+      if (field.upload === upload) {
+        field.upload = null;
+        file.disabled = false;
+        file.value = "";
+        file.focus();
+      }
     }
   });
   remove.addEventListener("change", () => {
@@ -282,9 +321,22 @@ function attachImageUpload(input) {
   return field;
 }
 
-/** Show an image field with the stored image (a resolved {size: URL} object, or a raw entry, or nothing). */
+/** Stop the field's upload in flight, if any: its result is dropped (see uploadImage). */
+function cancelUpload(field) {
+  if (!field.upload) return;
+  field.upload.abort();
+  field.upload = null;
+  field.file.disabled = false;
+  field.file.value = "";
+}
+
+/**
+ * Show an image field with the stored image (a resolved {size: URL} object, or a raw entry, or nothing).
+ * The field now belongs to that record: an upload still running for the previous one is abandoned.
+ */
 function setImageField(input, current) {
   const field = attachImageUpload(input);
+  cancelUpload(field);
   const stored = current && typeof current === "object" ? current : null;
   const text = imageText(stored);
   field.current = stored;
@@ -311,7 +363,7 @@ function imageValue(input) {
 
 /** True (and says so) while an image of `form` is still uploading: saving now would leave it out. */
 function uploadsPending(form) {
-  const pending = [...form.querySelectorAll("input[data-image-kind]")].some((input) => imageFields.get(input)?.uploading);
+  const pending = [...form.querySelectorAll("input[data-image-kind]")].some((input) => Boolean(imageFields.get(input)?.upload));
   if (pending) notifyError("An image is still uploading: save once it is done.");
   return pending;
 }
@@ -923,7 +975,7 @@ function episodeForm(season, episode) {
       numberInput(`ep-runtime-${key}`, "Runtime in minutes", episode ? episode.runtime_minutes : "", { min: "1", max: "2000", required: false }),
       imageInput(
         `ep-still-${key}`,
-        "Still image (16:9; https, Cloudinary id or catalog/ key)",
+        "Still image (16:9; https address, storage key or cloudinary:<public id>)",
         "still",
         episode ? `still of episode ${episode.number}` : `still of the new episode of season ${season.number}`,
         episode && episode.images ? episode.images.still : null,

@@ -47,6 +47,10 @@ const NEXT_LEAD_SECONDS = 20; // the next-episode prompt shows this long before 
 const NEXT_COUNTDOWN = 10;
 const IDLE_MS = 3000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Refusals of content the catalog still shows this profile: the heading may then name it from the catalog
+// (as a title: right for a movie). The others (hidden, geo-blocked, above the profile's maturity) would
+// only answer 404 there.
+const VISIBLE_REFUSALS = new Set(["not_entitled", "rental_expired", "stream_limit_reached", "not_playable_yet"]);
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -283,8 +287,8 @@ async function showOffers(result) {
   if (offers.includes("upgrade")) items.push(actionLink("Change plan", "/account/billing/"));
   const sales = offers.filter((offer) => offer === "rent" || offer === "buy");
   if (sales.length) {
-    // Prices of the title (the content id is the title's for a movie; an episode's title comes from the
-    // catalog lookup made for the heading).
+    // Prices of the title (the content id is the title's for a movie; a session started before, or the
+    // heading's catalog lookup, gives the title id).
     const titleId = state.titleId || state.contentId;
     let prices = null;
     const answer = await api("GET", `/payments/titles/${encodeURIComponent(titleId)}/offers`).catch(() => null);
@@ -332,6 +336,8 @@ async function purchase(button, titleId, kind, currency) {
 
 async function refused(result) {
   const code = result.code || (result.data && result.data.code) || "";
+  if (VISIBLE_REFUSALS.has(code)) nameHeading(state.contentId);
+  else if ($("watch-title").textContent === "Loading…") $("watch-title").textContent = "Watch";
   if (code === "stream_limit_reached") return showStreamLimit(result);
   if (code === "not_entitled" || code === "rental_expired") return showOffers(result);
   if (code === "profile_required") {
@@ -366,6 +372,7 @@ async function start() {
   session = result.data;
   state.sessionId = session.session_id;
   state.titleId = session.title_id;
+  nameHeading(session.title_id); // the session names the title (an episode's too)
   state.maxHeight = session.max_height;
   state.duration = session.duration_seconds;
   freshToken = session.delivery_token;
@@ -1115,6 +1122,19 @@ function playNext() {
 }
 
 // --- the heading -------------------------------------------------------------------------------------------
+//
+// Named from the catalog's title once the session says which title plays (the content id is an episode's
+// for an episode, which the catalog does not know as a title), or after a refusal of visible content.
+
+let headingFor = null; // the title id the heading names (or is being named from)
+let heading = Promise.resolve(); // its catalog lookup
+
+/** Name the heading after the title `titleId` (one catalog lookup per title id). */
+function nameHeading(titleId) {
+  if (headingFor === titleId) return;
+  headingFor = titleId;
+  heading = describe(titleId);
+}
 
 async function describe(titleId) {
   try {
@@ -1132,7 +1152,7 @@ async function describe(titleId) {
     $("watch-title").textContent = name;
     document.title = `${name} · Cinema Online`;
   } catch {
-    // An episode id is not a title: the session names the title once it starts.
+    // Not a title this profile sees (an episode refused before any session named its title): a plain heading.
     if ($("watch-title").textContent === "Loading…") $("watch-title").textContent = "Watch";
   }
 }
@@ -1162,11 +1182,8 @@ startPage(
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "hidden") flushPosition();
     });
-    // The heading in parallel with the start (a movie's content id is its title id).
-    const heading = describe(state.contentId);
-    await start();
+    await start(); // names the heading (nameHeading) as soon as the session or the refusal says what plays
     await heading;
-    if (session && session.title_id !== state.contentId) await describe(session.title_id);
   },
   { require: "profile", nav: "" },
 );

@@ -164,12 +164,12 @@ async function run(search, { more = false } = {}) {
   $("error").textContent = "";
   if (!more) {
     state.search = search;
-    results.reset();
     $("empty").hidden = true;
     document.title = search.q ? `“${search.q}” · Search · Cinema Online` : "Search · Cinema Online";
     $("search-heading").textContent = search.q ? `Results for “${search.q}”` : "Search";
   }
   if (!search.q) {
+    results.reset(); // no load follows: stop a search still in flight (load() resets itself otherwise)
     $("grid").replaceChildren();
     $("facets").hidden = true;
     $("summary").textContent = "";

@@ -531,7 +531,7 @@ function wireTrailer(title) {
   const found = playableTrailer(title);
   if (!found) return;
   if (!found.local) {
-    // Another site's trailer: this page's policy plays media from this origin only, so link to it.
+    // Another site's trailer: linked, not played here (the dialog plays this origin's trailers only).
     $("trailer-link").href = found.url.href;
     $("trailer-link").hidden = false;
     return;

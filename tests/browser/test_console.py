@@ -10,7 +10,10 @@ role gets the role message. Screenshots go to TEST_ARTIFACTS_DIR/browser/ (defau
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Error as PlaywrightError
 
 from tests.browser.conftest import LiveServer, serving
 from tests.support.browser_pages import (
@@ -537,6 +541,96 @@ async def test_a_content_manager_uploads_a_poster_that_the_title_page_shows(
     finally:
         await page.context.close()
     seen.check()
+
+
+async def test_an_upload_running_when_another_title_is_opened_stays_off_that_title(
+    browser: Browser,
+    live_server: LiveServer,
+    manager: SignedIn,
+    db: psycopg.AsyncConnection[Any],
+    tmp_path: Path,
+) -> None:
+    """The editor reuses its image fields: opening another title mid-upload abandons the upload."""
+    from tests.support.catalog_factory import title
+
+    # A word of letters only, so the search finds the second title by it.
+    word = "".join(random.choice("bcdfghjklmnpqrstvwz") for _ in range(10))
+    first = f"Console first {uuid.uuid4().hex[:8]}"
+    second = f"Console second {word}"
+    first_id = await title(db, first, status="published")
+    second_id = await title(db, second, status="published", synopsis_short="The second one.")
+    poster = poster_png(tmp_path / "poster.png")
+    page, problems = await signed_in_page(browser, live_server.base_url, manager)
+    confirms: list[str] = []  # POST /catalog/images: an upload finishing
+    page.on(
+        "request",
+        lambda r: (
+            confirms.append(r.url)
+            if r.method == "POST" and r.url.endswith("/api/v1/catalog/images")
+            else None
+        ),
+    )
+    held: list[Any] = []
+    put_held = asyncio.Event()
+
+    async def hold_put(route: Any) -> None:
+        if route.request.method == "PUT":
+            held.append(route)
+            put_held.set()
+        else:
+            await route.continue_()
+
+    await page.route(re.compile(r"/_storage/"), hold_put)
+    try:
+        await ready(page, f"/console/?id={first_id}")
+        await expect(page.locator("#editor-title")).to_have_text(f"Edit “{first}”")
+        text = page.get_by_label("Poster (2:3)", exact=True)
+        upload = page.get_by_label("Upload image for the poster")
+        await upload.set_input_files(str(poster))
+        await asyncio.wait_for(put_held.wait(), timeout=30)  # the file is on its way to storage
+        await expect(page.locator("#f-image-poster-progress")).to_be_visible()
+        await expect(upload).to_be_disabled()
+
+        # Another title, opened from the list while the PUT is held.
+        await page.get_by_label("Search titles").fill(word)
+        await page.get_by_role("button", name="Show titles").click()
+        await page.get_by_role("button", name=f"Edit {second}").click()
+        await expect(page.locator("#editor-title")).to_have_text(f"Edit “{second}”")
+        await expect(page.locator("#title-form").get_by_label("Short synopsis")).to_have_value(
+            "The second one."
+        )
+        # The upload is abandoned: the field is the second title's, free to use.
+        await expect(text).to_have_value("")
+        await expect(upload).to_be_enabled()
+        await expect(page.locator("#f-image-poster-progress")).to_be_hidden()
+
+        # Storage answers the held PUT now (the browser has dropped it already).
+        for route in held:
+            with contextlib.suppress(PlaywrightError):
+                await route.continue_()
+        await page.unroute(re.compile(r"/_storage/"), hold_put)
+
+        # Saving the second title is not held back and gives it no poster.
+        await page.get_by_role("button", name="Save title").click()
+        await expect(page.locator("#editor-status")).to_have_text(f"Saved “{second}”.")
+        await expect(text).to_have_value("")
+        await expect(page.get_by_role("img", name="The uploaded poster")).to_be_hidden()
+        assert confirms == [], confirms  # the abandoned upload was never confirmed
+        rows = await (
+            await db.execute(
+                "select id, images->'poster' from public.catalog_titles where id in (%s, %s)",
+                (first_id, second_id),
+            )
+        ).fetchall()
+        assert {row[1] for row in rows} == {None}, rows
+
+        # The field still uploads for the title it shows now.
+        await upload.set_input_files(str(poster))
+        await expect(text).to_have_value(re.compile(r"^catalog/images/[0-9]+-[0-9a-f]{32}\.png$"))
+        await expect(page.get_by_role("img", name="The uploaded poster")).to_be_visible()
+    finally:
+        await page.context.close()
+    problems.check()
 
 
 SRT = """1
