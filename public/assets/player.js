@@ -287,8 +287,7 @@ async function showOffers(result) {
   if (offers.includes("upgrade")) items.push(actionLink("Change plan", "/account/billing/"));
   const sales = offers.filter((offer) => offer === "rent" || offer === "buy");
   if (sales.length) {
-    // Prices of the title (the content id is the title's for a movie; a session started before, or the
-    // heading's catalog lookup, gives the title id).
+    // Prices of the title: the refusal names it (an episode's series).
     const titleId = state.titleId || state.contentId;
     let prices = null;
     const answer = await api("GET", `/payments/titles/${encodeURIComponent(titleId)}/offers`).catch(() => null);
@@ -336,7 +335,9 @@ async function purchase(button, titleId, kind, currency) {
 
 async function refused(result) {
   const code = result.code || (result.data && result.data.code) || "";
-  if (VISIBLE_REFUSALS.has(code)) nameHeading(state.contentId);
+  // These refusals name the content's title (an episode's series), which has its name and prices.
+  if (result.data && result.data.title_id) state.titleId = result.data.title_id;
+  if (VISIBLE_REFUSALS.has(code)) nameHeading(state.titleId || state.contentId);
   else if ($("watch-title").textContent === "Loading…") $("watch-title").textContent = "Watch";
   if (code === "stream_limit_reached") return showStreamLimit(result);
   if (code === "not_entitled" || code === "rental_expired") return showOffers(result);

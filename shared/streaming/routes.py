@@ -94,8 +94,8 @@ async def start_session(
     viewer's country (`geo_blocked`), the profile's maturity (`maturity_restricted`), the entitlement
     (`not_entitled` or `rental_expired`, with `offers`: subscribe / upgrade / rent / buy), the plan's
     concurrent streams (`stream_limit_reached` 409, with `active_sessions` to end one), a playable asset
-    (`not_playable_yet` 409). Keep it alive with a heartbeat every `heartbeat_seconds`; each returns a
-    fresh delivery token.
+    (`not_playable_yet` 409); these last three carry the content's `title_id`. Keep it alive with a
+    heartbeat every `heartbeat_seconds`; each returns a fresh delivery token.
     A new start from the same `device_id` replaces that device's stream. The country is the edge's
     (trusted proxy header); when unknown, UNKNOWN_COUNTRY_POLICY applies. At most 30 starts a minute per
     account (`rate_limited`, 429 with Retry-After).

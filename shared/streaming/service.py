@@ -9,6 +9,8 @@ A start checks, in this order, each refusal with its own problem code:
 4. `not_entitled` / `rental_expired` (403, with `offers`): shared.entitlements;
 5. `stream_limit_reached` (409, with `active_sessions` and `max_streams`): the plan's concurrent streams;
 6. `not_playable_yet` (409): no playable asset (still transcoding, or none uploaded).
+Refusals 4-6 also say which title the content belongs to (`title_id`: the series of an episode), so a
+client can name it and show its prices.
 Quality is capped by the plan and the device class: mobile devices at 1080p (DEVICE_MAX_HEIGHT), web and
 tv at the plan's maximum. Starts are rate limited per account (STARTS: `rate_limited`, 429).
 
@@ -144,7 +146,7 @@ async def start_session(
         message = _REFUSED.get(decision.code or "", _REFUSED["not_entitled"])
         if decision.code == "not_entitled" and row["access"] == "transactional":
             message = "This title is not part of any plan: rent or buy it to watch."
-        raise Forbidden(message, code=decision.code, offers=offers)
+        raise Forbidden(message, code=decision.code, offers=offers, title_id=str(row["title_id"]))
     session = _new_session(
         caller, row=row, data=data, decision=decision, country=viewer.country, settings=settings, now=now
     )
@@ -155,15 +157,20 @@ async def start_session(
             session, limit=decision.max_streams, ttl=ttl, now=now, check_only=True
         )
         if not check.ok:
-            raise await _limit_reached(check.active, caller=caller, limit=decision.max_streams, now=now)
-        raise Conflict("This title cannot be played yet; try again later.", code="not_playable_yet")
+            limit = decision.max_streams
+            raise await _limit_reached(check.active, caller=caller, limit=limit, now=now, row=row)
+        raise Conflict(
+            "This title cannot be played yet; try again later.",
+            code="not_playable_yet",
+            title_id=str(row["title_id"]),
+        )
     await repository.insert_session(conn, session=session, started_at=at)
     if decision.first_play and decision.entitlement_id:
         await mark_first_play(conn, decision.entitlement_id, at=at)
     # Last: the slot. A refusal raises, and the request's rollback drops the record written above.
     claim = await concurrency.claim(session, limit=decision.max_streams, ttl=ttl, now=now)
     if not claim.ok:
-        raise await _limit_reached(claim.active, caller=caller, limit=decision.max_streams, now=now)
+        raise await _limit_reached(claim.active, caller=caller, limit=decision.max_streams, now=now, row=row)
     if guard is not None:
         guard.session = session  # from here on, a failure (up to the commit) must free the slot
     await close_records(conn, session_ids=claim.expired, reason="expired", now=now)
@@ -260,11 +267,14 @@ def _capped(expiry: float, valid_until: float | None) -> float:
     return expiry if valid_until is None else min(expiry, valid_until)
 
 
-async def _limit_reached(active_ids: list[str], *, caller: Caller, limit: int, now: float) -> Conflict:
+async def _limit_reached(
+    active_ids: list[str], *, caller: Caller, limit: int, now: float, row: dict[str, Any]
+) -> Conflict:
     active = await concurrency.sessions_by_id(active_ids, now=now)
     return Conflict(
         f"Your plan allows {limit} stream(s) at a time; end one of the active streams to start this one.",
         code="stream_limit_reached",
+        title_id=str(row["title_id"]),
         max_streams=limit,
         active_sessions=[
             ActiveSession.of(session, profile_id=_str(caller.profile_id)).model_dump(mode="json")

@@ -72,7 +72,7 @@ async def test_a_started_session_describes_the_stream(
 
 
 async def test_an_episode_plays_by_its_id_and_a_series_id_is_not_content(
-    client: httpx.AsyncClient, viewer: Viewer, db: Db
+    client: httpx.AsyncClient, viewer: Viewer, db: Db, database_url: str
 ) -> None:
     from tests.streaming.conftest import add_asset
 
@@ -88,7 +88,10 @@ async def test_an_episode_plays_by_its_id_and_a_series_id_is_not_content(
     assert response.status_code == 201, response.text
     assert response.json()["episode_id"] == str(first) and response.json()["title_id"] == str(series)
     problem(await start(client, viewer, series), 404, "content_not_found")
-    problem(await start(client, viewer, second), 409, "not_playable_yet")
+    # Refusals of an episode name its series, which a client shows and sells.
+    assert problem(await start(client, viewer, second), 409, "not_playable_yet")["title_id"] == str(series)
+    stranger = await new_viewer(database_url)
+    assert problem(await start(client, stranger, first), 403, "not_entitled")["title_id"] == str(series)
 
 
 async def test_a_token_without_a_profile_is_refused(

@@ -68,6 +68,7 @@ async def test_at_the_limit_the_viewer_sees_the_devices_and_ends_one(
     tv = (await start(client, viewer, title_id, device_id="tv-1", device_name="TV", device_class="tv")).json()
     phone = (await start(client, viewer, title_id, device_id="phone-1", device_name="Phone")).json()
     body = problem(await start(client, viewer, title_id, device_id="laptop-1"), 409, "stream_limit_reached")
+    assert body["title_id"] == str(title_id)
     assert body["max_streams"] == 2
     assert [(s["device_name"], s["device_class"]) for s in body["active_sessions"]] == [
         ("TV", "tv"),
