@@ -27,7 +27,7 @@ from shared.catalog_admin.schemas import (
 )
 from shared.images import cloudinary, direct_upload, variants
 from shared.images.policy import UploadPolicy, check_request
-from shared.images.schemas import UploadTicket
+from shared.images.schemas import ImageUploadTicket
 from shared.infra import ratelimit
 from shared.infra.ratelimit import Limit
 from shared.settings import Settings
@@ -53,7 +53,9 @@ def _staging(user_id: uuid.UUID) -> str:
     return f"{STAGING}{user_id}/"
 
 
-async def upload_ticket(*, settings: Settings, user_id: uuid.UUID, data: ImageUploadRequest) -> UploadTicket:
+async def upload_ticket(
+    *, settings: Settings, user_id: uuid.UUID, data: ImageUploadRequest
+) -> ImageUploadTicket:
     """Where and how the browser uploads a new image (storage PUT or signed Cloudinary POST)."""
     extension = check_request(POLICY, data.content_type, data.size)
     await ratelimit.enforce(rules=[_TICKETS.rule(f"catalog_image_ticket:{user_id}")])

@@ -37,7 +37,7 @@ from shared.catalog_admin.service import Actor
 from shared.http.auth import Principal
 from shared.http.client_meta import Meta
 from shared.http.permissions import CanWriteCatalog, permission_responses
-from shared.images.schemas import UploadTicket
+from shared.images.schemas import ImageUploadTicket
 from shared.infra.db import Tx
 from shared.settings import get_settings
 
@@ -380,13 +380,13 @@ async def create_category(body: TermCreate, tx: Tx, caller: CanWriteCatalog, met
 
 @router.post(
     "/images/upload",
-    response_model=UploadTicket,
+    response_model=ImageUploadTicket,
     summary="Get a direct-upload ticket for catalog artwork",
     responses=permission_responses(
         {422: [*_INVALID, "unsupported_image_type", "image_too_large"], 429: ["rate_limited"]}
     ),
 )
-async def image_upload(body: ImageUploadRequest, caller: CanWriteCatalog) -> UploadTicket:
+async def image_upload(body: ImageUploadRequest, caller: CanWriteCatalog) -> ImageUploadTicket:
     """PNG, JPEG or WebP up to 10 MB, uploaded by the browser to storage (PUT) or Cloudinary (POST)."""
     return await images.upload_ticket(settings=get_settings(), user_id=caller.user_id, data=body)
 

@@ -19,7 +19,7 @@ from shared.errors import BadRequest, ServiceUnavailable
 from shared.images.direct_upload import NAME
 from shared.images.formats import FORMATS
 from shared.images.policy import InvalidImage, UploadPolicy, check_dimensions
-from shared.images.schemas import UploadConfirm, UploadTicket
+from shared.images.schemas import ImageUploadTicket, UploadConfirm
 from shared.settings import Settings
 
 logger = logging.getLogger("cinema.images")
@@ -54,7 +54,7 @@ def sdk(settings: Settings) -> ModuleType:
     return module
 
 
-def upload_ticket(settings: Settings, *, policy: UploadPolicy, public_id: str) -> UploadTicket:
+def upload_ticket(settings: Settings, *, policy: UploadPolicy, public_id: str) -> ImageUploadTicket:
     """A signed upload of one image under `public_id` (PNG, JPEG or WebP, never replacing one)."""
     cloudinary = sdk(settings)
     config = cloudinary.config()
@@ -67,7 +67,7 @@ def upload_ticket(settings: Settings, *, policy: UploadPolicy, public_id: str) -
     signature = cloudinary.utils.api_sign_request(
         params, config.api_secret, config.signature_algorithm, config.signature_version
     )
-    return UploadTicket(
+    return ImageUploadTicket(
         backend="cloudinary",
         upload_url=cloudinary.utils.cloudinary_api_url("upload", resource_type="image"),
         method="POST",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from shared.errors import BadRequest
 from shared.images.formats import FORMATS, SNIFF_BYTES, sniff
 from shared.images.policy import UploadPolicy
-from shared.images.schemas import UploadTicket
+from shared.images.schemas import ImageUploadTicket
 
 TICKET_SECONDS = 600
 # Unconfirmed staging objects older than this are swept: every URL that could still write one has expired.
@@ -46,7 +46,9 @@ def new_name(*, at: float | None = None) -> str:
     return f"{int(time.time() if at is None else at)}-{secrets.token_hex(16)}"
 
 
-async def storage_ticket(*, policy: UploadPolicy, key: str, content_type: str, size: int) -> UploadTicket:
+async def storage_ticket(
+    *, policy: UploadPolicy, key: str, content_type: str, size: int
+) -> ImageUploadTicket:
     """A presigned PUT of one object under `key`, bound to exactly `size` bytes (the announced file)."""
     from shared.infra.storage import get_storage
 
@@ -56,7 +58,7 @@ async def storage_ticket(*, policy: UploadPolicy, key: str, content_type: str, s
         expires_in=TICKET_SECONDS,
         content_length=size,
     )
-    return UploadTicket(
+    return ImageUploadTicket(
         backend="storage",
         upload_url=request.url,
         method="PUT",

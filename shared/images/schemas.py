@@ -15,7 +15,7 @@ class UploadRequest(BaseModel):
     size: int = Field(ge=1, description="bytes of the file: the upload must be exactly this long")
 
 
-class UploadTicket(BaseModel):
+class ImageUploadTicket(BaseModel):
     """How the browser uploads the image directly (never through the API), then confirms it.
 
     storage: send `method` to `upload_url` with `headers` and the file (exactly the announced size) as the

@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.images import cloudinary, direct_upload, variants
 from shared.images.policy import UploadPolicy, check_request
-from shared.images.schemas import UploadTicket
+from shared.images.schemas import ImageUploadTicket
 from shared.infra import ratelimit
 from shared.infra.ratelimit import Limit
 from shared.profiles import repository
@@ -58,7 +58,7 @@ def _staging(user_id: uuid.UUID, profile_id: uuid.UUID) -> str:
 
 async def upload_ticket(
     *, settings: Settings, user_id: uuid.UUID, profile_id: uuid.UUID, content_type: str, size: int
-) -> UploadTicket:
+) -> ImageUploadTicket:
     """Where and how the browser uploads a new avatar for the profile (the caller checked ownership)."""
     extension = check_request(POLICY, content_type, size)
     await ratelimit.enforce(rules=[_TICKETS.rule(f"avatar_ticket:{user_id}")])

@@ -11,7 +11,7 @@ from shared.accounts.schemas import TokenResponse
 from shared.http.auth import Principal, current_principal
 from shared.http.client_meta import Meta
 from shared.http.openapi import BEARER_ERRORS, errors
-from shared.images.schemas import UploadTicket
+from shared.images.schemas import ImageUploadTicket
 from shared.infra.db import Tx
 from shared.profiles import avatars, service
 from shared.profiles.schemas import (
@@ -170,7 +170,7 @@ async def set_pin(
 
 @router.post(
     "/{profile_id}/avatar/upload",
-    response_model=UploadTicket,
+    response_model=ImageUploadTicket,
     summary="Get a direct-upload ticket for a new avatar",
     responses=errors(
         {
@@ -184,7 +184,7 @@ async def set_pin(
 )
 async def avatar_upload(
     profile_id: uuid.UUID, body: AvatarUploadRequest, tx: Tx, caller: Caller
-) -> UploadTicket:
+) -> ImageUploadTicket:
     """PNG, JPEG or WebP up to 2 MB, uploaded by the browser to storage or Cloudinary, then confirmed."""
     await service.profile_for_avatar_change(
         tx, user_id=caller.user_id, profile_id=profile_id, active_profile_id=caller.profile_id
