@@ -197,6 +197,7 @@ async def test_scheduled_lambdas_report_and_close_their_connections(
             "swept_media_prefixes",
             "swept_image_uploads",
             "swept_catalog_images",
+            "swept_cloudinary_images",
             "queue_backend",
         }
     assert [body["payload"] for body in sqs_backend.bodies() if body["kind"] == kind] == [{"n": 1}]

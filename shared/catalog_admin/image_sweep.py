@@ -1,4 +1,4 @@
-"""The daily sweep of catalog artwork in object storage: abandoned uploads and images no row refers to.
+"""The daily sweep of catalog artwork: abandoned uploads, and images no row refers to (storage, Cloudinary).
 
 Storage lists keys without dates, so both rules read the issue time every name handed out since
 shared.images.direct_upload.new_name starts with. Objects named otherwise (uploads from before names were
@@ -8,11 +8,15 @@ dated, the demo catalog under catalog/demo/) are never touched.
   title, season, episode or person refers to in `images`, issued more than UNUSED_AFTER ago: a manager
   uploaded and never saved, or replaced or removed the image later. The week leaves room for a form that
   stays open for a while; soft-deleted rows still count as referring (they can be restored).
-Cloudinary images (IMAGES_BACKEND=cloudinary) live at Cloudinary, not in storage, and are not swept here.
+- Cloudinary images (public_id catalog/images/<dated name>, no variants: Cloudinary resizes by URL) by the
+  same rule, whenever CLOUDINARY_URL is set whatever IMAGES_BACKEND says now: entries saved while it was
+  "cloudinary" still live there. Undated public_ids are never touched. Cloudinary being away sweeps
+  nothing (logged); the rest of the housekeeping goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from datetime import timedelta
@@ -20,7 +24,10 @@ from datetime import timedelta
 from shared.catalog_admin import repository
 from shared.catalog_admin.images import FOLDER, STAGING
 from shared.catalog_admin.repository import Conn
-from shared.images import direct_upload, variants
+from shared.images import cloudinary, direct_upload, variants
+from shared.settings import Settings
+
+logger = logging.getLogger("cinema.images")
 
 UNUSED_AFTER = timedelta(days=7)
 
@@ -30,6 +37,9 @@ _IMAGE = re.compile(
     + rf"(?P<stem>{direct_upload.DATED_NAME})"
     + rf"(?:\.{direct_upload.EXTENSION}|{variants.VARIANT_SUFFIX})"
 )
+
+# A Cloudinary public_id as images.upload_ticket hands it out.
+_PUBLIC_ID = re.compile(re.escape(FOLDER) + direct_upload.DATED_NAME)
 
 
 async def sweep_staging(*, now: float | None = None) -> int:
@@ -60,3 +70,35 @@ async def sweep_unused(conn: Conn, *, now: float | None = None) -> int:
     unused = [key for key, stem in candidates if stem not in in_use]
     await direct_upload.delete_keys(unused)
     return len(unused)
+
+
+async def sweep_cloudinary(
+    *, settings: Settings, now: float | None = None, page_size: int = cloudinary.LIST_PAGE
+) -> int:
+    """Delete dated Cloudinary images under FOLDER unreferenced and older than UNUSED_AFTER; how many went.
+
+    0 without CLOUDINARY_URL, and when Cloudinary fails (logged). Listing first, as in sweep_unused.
+    """
+    from shared.infra.db import standalone
+
+    if not settings.cloudinary_url:
+        return 0
+    try:
+        listed = await cloudinary.list_public_ids(settings, prefix=FOLDER, page_size=page_size)
+    except Exception:  # the SDK raises its own Error tree and urllib3 errors
+        logger.warning("could not list Cloudinary images; none swept", exc_info=True)
+        return 0
+    cutoff = (time.time() if now is None else now) - UNUSED_AFTER.total_seconds()
+    candidates = [
+        public_id
+        for public_id in listed
+        if (match := _PUBLIC_ID.fullmatch(public_id)) and int(match["at"]) < cutoff
+    ]
+    if not candidates:
+        return 0
+    # A connection for the one query only, not held across Cloudinary's calls.
+    async with standalone() as conn:
+        referenced = await repository.referenced_image_public_ids(conn, FOLDER)
+    return await cloudinary.delete_resources(
+        settings, [item for item in candidates if item not in referenced]
+    )

@@ -408,10 +408,8 @@ async def delete_row(conn: Conn, entity: str, entity_id: uuid.UUID) -> None:
     await conn.execute(f"delete from public.{table} where id = %s", (entity_id,))  # noqa: S608 - fixed table
 
 
-# Every storage key a catalog row's images refer to: each entry's `key` and the values of its `sizes`.
-# Entries of other shapes (Cloudinary public_id, external url, anything malformed) yield nothing.
-_REFERENCED_KEYS = """
-select distinct ref.key
+# Each images entry of every title, season, episode and person, deleted or not: image(kind, entry).
+_IMAGE_ENTRIES = """
 from (
     select images from public.catalog_titles
     union all select images from public.catalog_seasons
@@ -421,6 +419,14 @@ from (
 cross join lateral jsonb_each(
     case jsonb_typeof(owner.images) when 'object' then owner.images else '{}'::jsonb end
 ) as image(kind, entry)
+"""
+
+# Every storage key a catalog row's images refer to: each entry's `key` and the values of its `sizes`.
+# Entries of other shapes (Cloudinary public_id, external url, anything malformed) yield nothing.
+_REFERENCED_KEYS = (
+    "select distinct ref.key"  # noqa: S608 - fixed text, no input
+    + _IMAGE_ENTRIES
+    + """
 cross join lateral (
     select image.entry ->> 'key'
     union all
@@ -432,9 +438,23 @@ cross join lateral (
 ) as ref(key)
 where ref.key like %(prefix)s
 """
+)
+
+# Every Cloudinary public_id an entry refers to (->> on a non-object entry is null, so it yields nothing).
+_REFERENCED_PUBLIC_IDS = (
+    "select distinct image.entry ->> 'public_id'"
+    + _IMAGE_ENTRIES
+    + "where image.entry ->> 'public_id' like %(prefix)s"
+)
 
 
 async def referenced_image_keys(conn: Conn, folder: str) -> set[str]:
     """The storage keys under `folder` any title, season, episode or person (deleted or not) refers to."""
     cursor = await conn.execute(_REFERENCED_KEYS, {"prefix": folder + "%"})
+    return {str(row[0]) for row in await cursor.fetchall()}
+
+
+async def referenced_image_public_ids(conn: Conn, folder: str) -> set[str]:
+    """The Cloudinary public_ids under `folder` any title, season, episode or person (deleted or not) uses."""
+    cursor = await conn.execute(_REFERENCED_PUBLIC_IDS, {"prefix": folder + "%"})
     return {str(row[0]) for row in await cursor.fetchall()}

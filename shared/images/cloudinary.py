@@ -1,5 +1,6 @@
 """Signed direct uploads to Cloudinary: the SDK's configuration, the ticket, the confirm check, deletion.
 
+The Admin API listing and batch deletion at the end serve the daily sweep of unused catalog images.
 Everything the browser sends except file, api_key, resource_type and cloud_name is signed, so it cannot
 change the name, the accepted formats, or overwrite an existing image (overwrite=false): a still-valid
 ticket cannot swap an image after it was checked.
@@ -11,6 +12,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,6 +28,8 @@ logger = logging.getLogger("cinema.images")
 
 TICKET_SECONDS = 3600  # Cloudinary refuses signed uploads whose timestamp is older than 1 h
 TIMEOUT = 10
+LIST_PAGE = 500  # the Admin API's largest page of resources
+DELETE_BATCH = 100  # the most public_ids one Admin API delete takes
 
 
 def sdk(settings: Settings) -> ModuleType:
@@ -134,3 +138,43 @@ async def destroy(settings: Settings, public_id: str) -> None:
         await asyncio.to_thread(cloudinary.uploader.destroy, public_id, invalidate=True, timeout=TIMEOUT)
     except Exception:
         logger.warning("could not delete Cloudinary image %s", public_id, exc_info=True)
+
+
+async def list_public_ids(settings: Settings, *, prefix: str, page_size: int = LIST_PAGE) -> list[str]:
+    """Every uploaded image's public_id under `prefix`, all pages; raises whatever the SDK raises."""
+    cloudinary = sdk(settings)
+    found: list[str] = []
+    cursors: set[str] = set()
+    cursor: str | None = None
+    while True:
+        options: dict[str, Any] = {"type": "upload", "prefix": prefix, "max_results": page_size}
+        if cursor:
+            options["next_cursor"] = cursor
+        page = await asyncio.to_thread(cloudinary.api.resources, timeout=TIMEOUT, **options)
+        found.extend(str(resource["public_id"]) for resource in page.get("resources", []))
+        cursor = page.get("next_cursor")
+        if not cursor or cursor in cursors:  # a cursor seen before would page forever
+            return found
+        cursors.add(cursor)
+
+
+async def delete_resources(settings: Settings, public_ids: Sequence[str]) -> int:
+    """Delete uploaded images, DELETE_BATCH per call, best effort; how many Cloudinary reports deleted.
+
+    A failing call ends the run (logged): the next batches wait for the next sweep.
+    """
+    deleted = 0
+    try:
+        cloudinary = sdk(settings)
+        for start in range(0, len(public_ids), DELETE_BATCH):
+            batch = list(public_ids[start : start + DELETE_BATCH])
+            answer = await asyncio.to_thread(
+                cloudinary.api.delete_resources, batch, type="upload", invalidate=True, timeout=TIMEOUT
+            )
+            outcome = answer.get("deleted") or {}
+            deleted += sum(1 for public_id in batch if outcome.get(public_id) == "deleted")
+    except Exception:  # the SDK raises its own Error tree and urllib3 errors
+        logger.warning(
+            "could not delete Cloudinary images (%d of %d deleted)", deleted, len(public_ids), exc_info=True
+        )
+    return deleted

@@ -164,6 +164,16 @@ async def sweep_images(*, now: float | None = None) -> tuple[int, int]:
     return staged, unused
 
 
+async def sweep_cloudinary_images(*, settings: Settings, now: float | None = None) -> int:
+    """Delete catalog images at Cloudinary no row refers to (with CLOUDINARY_URL set); how many went.
+
+    Never raises for Cloudinary's sake: an outage sweeps nothing and the daily run goes on.
+    """
+    from shared.catalog_admin import image_sweep
+
+    return await image_sweep.sweep_cloudinary(settings=settings, now=now)
+
+
 async def run_daily(*, settings: Settings) -> MaintenanceReport:
     """Relay pending outbox jobs, purge finished job rows and old mail, sweep unused media and image files."""
     relayed = await run_relay(settings=settings)
@@ -182,6 +192,7 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
     swept_media = await sweep_storage() + await _sweep_orphan_sources(settings)
     # Artwork and avatar uploads never confirmed, and catalog images no row refers to any more.
     swept_uploads, swept_images = await sweep_images()
+    swept_cloudinary = await sweep_cloudinary_images(settings=settings)
     logger.info(
         "daily maintenance done",
         extra={
@@ -193,6 +204,7 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
             "purged_idempotency_keys": purged_keys,
             "swept_image_uploads": swept_uploads,
             "swept_catalog_images": swept_images,
+            "swept_cloudinary_images": swept_cloudinary,
         },
     )
     return MaintenanceReport(
@@ -202,5 +214,6 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
         swept_media_prefixes=swept_media,
         swept_image_uploads=swept_uploads,
         swept_catalog_images=swept_images,
+        swept_cloudinary_images=swept_cloudinary,
         queue_backend=settings.queue_backend,
     )

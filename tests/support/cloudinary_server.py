@@ -11,17 +11,27 @@ upload_prefix: {prefix}/v1_1/{cloud}/...):
   public_id is not replaced: the existing asset comes back with "existing": true.
 - POST /v1_1/{cloud}/image/destroy: the SDK's signed delete.
 - GET /v1_1/{cloud}/resources/image/upload/{public_id}: the Admin API (HTTP basic auth key:secret).
-Errors are {"error": {"message": ...}} with Cloudinary's statuses. Every request is recorded.
+- GET /v1_1/{cloud}/resources/image/upload?prefix=&max_results=&next_cursor=: the Admin API listing. With a
+  prefix Cloudinary sorts by public_id; max_results defaults to 10 and may not pass 500; next_cursor is
+  in the answer only while more pages follow.
+- DELETE /v1_1/{cloud}/resources/image/upload: the Admin API's delete by public_ids (the SDK sends them as a
+  JSON body; public_ids[] in the query or a form works too), at most 100 per call; the answer maps each id
+  to "deleted" or "not_found". Delete by prefix or "all" is refused here: nothing of ours sends it.
+`failing(...)` makes chosen requests answer an error, as an outage would. Errors are
+{"error": {"message": ...}} with Cloudinary's statuses. Every request is recorded.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -38,6 +48,9 @@ from tests.support.threaded_server import ThreadedServer
 
 UNSIGNED_PARAMS = frozenset({"file", "api_key", "resource_type", "cloud_name", "signature"})
 MAX_TIMESTAMP_AGE = 3600
+DEFAULT_MAX_RESULTS = 10
+MAX_RESULTS = 500
+MAX_DELETE_IDS = 100
 
 
 @dataclass(frozen=True)
@@ -122,10 +135,13 @@ class CloudinaryServer(ThreadedServer):
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._last_version = 0
+        self._failures: list[tuple[str, str | None, int]] = []  # (path fragment, method, status)
         app = Starlette(
             routes=[
                 Route("/v1_1/{cloud}/image/upload", self._upload, methods=["POST"]),
                 Route("/v1_1/{cloud}/image/destroy", self._destroy, methods=["POST"]),
+                Route("/v1_1/{cloud}/resources/image/upload", self._list, methods=["GET"]),
+                Route("/v1_1/{cloud}/resources/image/upload", self._delete, methods=["DELETE"]),
                 Route(
                     "/v1_1/{cloud}/resources/image/upload/{public_id:path}", self._resource, methods=["GET"]
                 ),
@@ -146,6 +162,43 @@ class CloudinaryServer(ThreadedServer):
                 for request in self.received
                 if fragment in request.path and (method is None or request.method == method)
             ]
+
+    def add(self, public_id: str, data: bytes) -> dict[str, Any]:
+        """Store an image as an upload would (for a test's setup); its resource."""
+        info = image_info(data)
+        if info is None:
+            raise ValueError("not an image")
+        image_format, width, height = info
+        resource = {
+            "asset_id": secrets.token_hex(16),
+            "public_id": public_id,
+            "version": self._next_version(),
+            "version_id": secrets.token_hex(16),
+            "format": image_format,
+            "resource_type": "image",
+            "type": "upload",
+            "bytes": len(data),
+            "width": width,
+            "height": height,
+            "etag": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "data": data,
+        }
+        with self._lock:
+            self.resources[public_id] = resource
+        return resource
+
+    @contextmanager
+    def failing(self, fragment: str, method: str | None = None, status: int = 500) -> Iterator[None]:
+        """Inside the block, requests whose path contains `fragment` (and of `method`) answer `status`."""
+        rule = (fragment, method, status)
+        with self._lock:
+            self._failures.append(rule)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._failures.remove(rule)
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -181,6 +234,22 @@ class CloudinaryServer(ThreadedServer):
             )
         return response
 
+    def _failure(self, request: Request) -> JSONResponse | None:
+        with self._lock:
+            for fragment, method, status in self._failures:
+                if fragment in request.url.path and method in (None, request.method):
+                    return _error("General Error", status)
+        return None
+
+    def _check_admin(self, request: Request) -> JSONResponse | None:
+        """The Admin API's checks: the account's cloud and HTTP basic auth with key:secret."""
+        if request.path_params["cloud"] != self.cloud_name:
+            return _error("Invalid cloud_name", 401)
+        expected = base64.b64encode(f"{self.api_key}:{self.api_secret}".encode()).decode()
+        if not secrets.compare_digest(request.headers.get("authorization", ""), f"Basic {expected}"):
+            return _error("Invalid credentials", 401)
+        return None
+
     def _check_signed(self, request: Request, params: dict[str, str]) -> JSONResponse | None:
         if request.path_params["cloud"] != self.cloud_name:
             return _error("Invalid cloud_name " + request.path_params["cloud"], 401)
@@ -214,7 +283,7 @@ class CloudinaryServer(ThreadedServer):
         return self._record(request, params, self._answer_upload(request, params, file))
 
     def _answer_upload(self, request: Request, params: dict[str, str], file: bytes | None) -> Response:
-        refused = self._check_signed(request, params)
+        refused = self._failure(request) or self._check_signed(request, params)
         if refused is not None:
             return refused
         if not file:
@@ -222,7 +291,7 @@ class CloudinaryServer(ThreadedServer):
         info = image_info(file)
         if info is None:
             return _error("Invalid image file", 400)
-        image_format, width, height = info
+        image_format = info[0]
         allowed = [item.strip() for item in params.get("allowed_formats", "").split(",") if item.strip()]
         if allowed and image_format not in allowed:
             return _error(f"Image file format {image_format} not allowed", 400)
@@ -232,24 +301,8 @@ class CloudinaryServer(ThreadedServer):
         existing = self.resources.get(public_id)
         if existing is not None and params.get("overwrite", "true").lower() in ("false", "0"):
             return JSONResponse({**self._describe(existing), "existing": True})
-        version = self._next_version()
-        resource = {
-            "asset_id": secrets.token_hex(16),
-            "public_id": public_id,
-            "version": version,
-            "version_id": secrets.token_hex(16),
-            "format": image_format,
-            "resource_type": "image",
-            "type": "upload",
-            "bytes": len(file),
-            "width": width,
-            "height": height,
-            "etag": hashlib.md5(file, usedforsecurity=False).hexdigest(),
-            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "data": file,
-        }
-        with self._lock:
-            self.resources[public_id] = resource
+        resource = self.add(public_id, file)
+        version = resource["version"]
         return JSONResponse(
             {
                 **self._describe(resource),
@@ -263,7 +316,7 @@ class CloudinaryServer(ThreadedServer):
 
     async def _destroy(self, request: Request) -> Response:
         params, _ = await self._params(request)
-        refused = self._check_signed(request, params)
+        refused = self._failure(request) or self._check_signed(request, params)
         if refused is not None:
             return self._record(request, params, refused)
         with self._lock:
@@ -276,16 +329,80 @@ class CloudinaryServer(ThreadedServer):
         return self._record(request, params, self._answer_resource(request))
 
     def _answer_resource(self, request: Request) -> Response:
-        if request.path_params["cloud"] != self.cloud_name:
-            return _error("Invalid cloud_name", 401)
-        expected = base64.b64encode(f"{self.api_key}:{self.api_secret}".encode()).decode()
-        if not secrets.compare_digest(request.headers.get("authorization", ""), f"Basic {expected}"):
-            return _error("Invalid credentials", 401)
+        refused = self._failure(request) or self._check_admin(request)
+        if refused is not None:
+            return refused
         public_id = request.path_params["public_id"]
         resource = self.resources.get(public_id)
         if resource is None:
             return _error(f"Resource not found - {public_id}", 404)
         return JSONResponse({**self._describe(resource), "derived": []})
+
+    async def _list(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        return self._record(request, params, self._answer_list(request, params))
+
+    def _answer_list(self, request: Request, params: dict[str, str]) -> Response:
+        refused = self._failure(request) or self._check_admin(request)
+        if refused is not None:
+            return refused
+        raw_max = params.get("max_results", str(DEFAULT_MAX_RESULTS))
+        if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_RESULTS:
+            return _error(f"Value of max_results must be between 1 and {MAX_RESULTS}", 400)
+        prefix = params.get("prefix", "")
+        after = ""
+        if params.get("next_cursor"):
+            try:
+                after = base64.urlsafe_b64decode(params["next_cursor"].encode()).decode()
+            except ValueError:
+                return _error("Invalid next_cursor", 400)
+        with self._lock:
+            # Sorted by public_id (as Cloudinary does with a prefix); the cursor is the last id handed out,
+            # so deletions between pages neither skip nor repeat anything.
+            matching = sorted(
+                public_id
+                for public_id, resource in self.resources.items()
+                if public_id.startswith(prefix) and public_id > after and resource["type"] == "upload"
+            )
+            page = matching[: int(raw_max)]
+            shown = [self._describe(self.resources[public_id]) for public_id in page]
+        answer: dict[str, Any] = {"resources": shown}
+        if len(matching) > len(page):
+            answer["next_cursor"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+        return JSONResponse(answer)
+
+    async def _delete(self, request: Request) -> Response:
+        body = await request.body()
+        ids: Any = request.query_params.getlist("public_ids[]")
+        options: dict[str, Any] = dict(request.query_params)
+        if body and request.headers.get("content-type", "").startswith("application/json"):
+            options = json.loads(body)
+            ids = options.get("public_ids", [])
+        elif body:
+            form = parse_qsl(body.decode(), keep_blank_values=True)
+            ids = [value for key, value in form if key == "public_ids[]"]
+            options = dict(form)
+        recorded = {key: json.dumps(value) for key, value in options.items()}
+        return self._record(request, recorded, self._answer_delete(request, options, ids))
+
+    def _answer_delete(self, request: Request, options: dict[str, Any], ids: Any) -> Response:
+        refused = self._failure(request) or self._check_admin(request)
+        if refused is not None:
+            return refused
+        if options.get("prefix") or options.get("all"):
+            return _error("The stand-in deletes by public_ids only", 400)
+        if not isinstance(ids, list) or not ids or not all(isinstance(item, str) for item in ids):
+            return _error("Missing required parameter - public_ids", 400)
+        if len(ids) > MAX_DELETE_IDS:
+            return _error(f"Too many public_ids: at most {MAX_DELETE_IDS} per request", 400)
+        deleted: dict[str, str] = {}
+        counts: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for public_id in ids:
+                gone = self.resources.pop(public_id, None)
+                deleted[public_id] = "deleted" if gone is not None else "not_found"
+                counts[public_id] = {"original": int(gone is not None), "derived": 0}
+        return JSONResponse({"deleted": deleted, "deleted_counts": counts, "partial": False})
 
     def _describe(self, resource: dict[str, Any]) -> dict[str, Any]:
         shown = {key: value for key, value in resource.items() if key != "data"}
