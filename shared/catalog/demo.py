@@ -5,8 +5,10 @@ titles' fixed slugs: a title whose slug exists in any state (even soft-deleted b
 left alone, so re-seeding on every start neither duplicates nor resurrects anything. Artwork is drawn
 with Pillow (demo_art) and stored in object storage under catalog/demo/, with the WebP variants an upload
 gets (shared.images.variants, so pages load small images), before the rows are written in one
-transaction; objects are deterministic, so a run that fails halfway only rewrites the same bytes. Titles
-seeded before variants existed keep their entries without `sizes`, which still resolve (to the original).
+transaction; objects are deterministic, so a run that fails halfway only rewrites the same bytes. A
+catalog seeded before variants existed is brought up to date by the next load: each demo row's image
+entry that is still the demo's own original (its key unchanged) and has no `sizes` gets its variants,
+made from the stored original; an image a content manager replaced is never touched.
 The audience aggregates (thumbs, stars) are invented too, so "top rated" rows have something to show.
 
 The SQL lives here rather than in repository.py: it is demo-only and writes whole rows in bulk.
@@ -30,12 +32,14 @@ from shared.catalog.demo_data import MOVIES, SEASONS, SERIES_SLUG, DemoMovie, sl
 from shared.catalog.images import KINDS
 from shared.catalog.ratings_map import maturity_for
 from shared.images import variants
+from shared.images.policy import InvalidImage
 from shared.infra.storage import Storage
+from shared.infra.storage.rules import ObjectNotFound
 
 Db = psycopg.AsyncConnection[Any]
 PREFIX = "catalog/demo"
 _JPEG = "image/jpeg"
-# pg_advisory_xact_lock key: two seeders starting together must not both insert.
+# pg_advisory_xact_lock key: two seeders starting together must not both insert (or both upgrade).
 _LOCK_KEY = 0x0C1E_DE30_CA7A_1061
 _LONG_LINES = {
     "Action": "Relentless set pieces carry a story that never forgets the people caught in the middle.",
@@ -57,11 +61,15 @@ _LONG_LINES = {
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What a load did: titles created now, titles already there, images stored."""
+    """What a load did: titles created now, titles already there, images stored, old entries upgraded.
+
+    `upgraded` counts the image entries of an older demo catalog that were given their variants.
+    """
 
     created: int
     existing: int
     images: int
+    upgraded: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,10 @@ def _title_art(slug: str, title: str, caption: str) -> dict[str, _Art]:
             lambda: demo_art.backdrop(title, caption, seed=slug),
         ),
     }
+
+
+def _series_art() -> dict[str, _Art]:
+    return _title_art(SERIES_SLUG, demo_data.SERIES_TITLE, f"{SEASONS[0].year} · Drama · Mystery")
 
 
 def _season_art(number: int, name: str, year: int) -> _Art:
@@ -339,12 +351,16 @@ async def _insert_title(conn: Db, row: dict[str, Any]) -> Any:
 
 
 async def load_demo_catalog(conn: Db, *, storage: Storage) -> DemoResult:
-    """Create the demo titles that are missing (all of them on a fresh database); `conn` in autocommit."""
+    """Create the missing demo titles, then give old demo images their variants; `conn` in autocommit."""
     slugs = title_slugs()
     missing = set(slugs) - await _existing_titles(conn, slugs)
-    if not missing:
-        return DemoResult(created=0, existing=len(slugs), images=0)
+    created, images = await _create(conn, storage, missing) if missing else (0, 0)
+    upgraded = await _upgrade(conn, storage)
+    return DemoResult(created=created, existing=len(slugs) - created, images=images, upgraded=upgraded)
 
+
+async def _create(conn: Db, storage: Storage, missing: set[str]) -> tuple[int, int]:
+    """Draw, store and insert the missing titles (and the people they need); (titles created, images)."""
     movies = [(index, movie) for index, movie in enumerate(MOVIES) if movie.slug in missing]
     with_series = SERIES_SLUG in missing
     credits: dict[str, list[Credit]] = {movie.slug: _movie_credits(index, movie) for index, movie in movies}
@@ -366,9 +382,7 @@ async def load_demo_catalog(conn: Db, *, storage: Storage) -> DemoResult:
     seasons_art = {}
     stills = {}
     if with_series:
-        art[SERIES_SLUG] = _title_art(
-            SERIES_SLUG, demo_data.SERIES_TITLE, f"{SEASONS[0].year} · Drama · Mystery"
-        )
+        art[SERIES_SLUG] = _series_art()
         seasons_art = {
             season.number: _season_art(season.number, season.name, season.year) for season in SEASONS
         }
@@ -388,9 +402,9 @@ async def load_demo_catalog(conn: Db, *, storage: Storage) -> DemoResult:
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         # Another seeder may have finished while the images were drawn: check again under the lock.
-        missing -= await _existing_titles(conn, sorted(missing))
+        missing = missing - await _existing_titles(conn, sorted(missing))
         if not missing:
-            return DemoResult(created=0, existing=len(slugs), images=len(every))
+            return 0, len(every)
         terms = await _terms(conn)
         person_ids = await _people(conn, people, photos, known_for, entries)
         created = 0
@@ -425,7 +439,7 @@ async def load_demo_catalog(conn: Db, *, storage: Storage) -> DemoResult:
                    values (%s, %s, %s, %s, %s, %s)""",
                 credit_rows,
             )
-    return DemoResult(created=created, existing=len(slugs) - created, images=len(every))
+    return created, len(every)
 
 
 async def _insert_seasons(
@@ -457,3 +471,135 @@ async def _insert_seasons(
                     for number, episode in enumerate(season.episodes, start=1)
                 ],
             )  # fmt: skip
+
+
+# --- upgrading an older demo catalog ---------------------------------------------------------------
+
+# Image entries of demo rows under catalog/demo/ without variants (a catalog seeded before they existed).
+# One query, so a catalog that is up to date costs one round trip; _demo_art then keeps only the entries
+# whose key is still exactly the demo's own for that row and kind.
+_STALE_SQL = """
+with demo_rows (tbl, id, slug, season, episode, images) as (
+  select 'catalog_titles', t.id, t.slug, null::int, null::int, t.images
+    from public.catalog_titles t where t.slug = any(%(titles)s)
+  union all
+  select 'catalog_seasons', s.id, t.slug, s.number, null, s.images
+    from public.catalog_seasons s join public.catalog_titles t on t.id = s.title_id
+   where t.slug = %(series)s
+  union all
+  select 'catalog_episodes', e.id, t.slug, s.number, e.number, e.images
+    from public.catalog_episodes e join public.catalog_seasons s on s.id = e.season_id
+    join public.catalog_titles t on t.id = s.title_id
+   where t.slug = %(series)s
+  union all
+  select 'catalog_people', p.id, p.slug, null, null, p.images
+    from public.catalog_people p where p.slug = any(%(people)s)
+)
+select r.tbl, r.id, r.slug, r.season, r.episode, entry.key, entry.value ->> 'key'
+  from demo_rows r
+  cross join lateral jsonb_each(case when jsonb_typeof(r.images) = 'object' then r.images else '{}' end) entry
+ where jsonb_typeof(entry.value) = 'object'
+   and starts_with(entry.value ->> 'key', %(prefix)s)
+   and jsonb_typeof(entry.value -> 'sizes') is distinct from 'object'
+"""
+_TABLES = ("catalog_titles", "catalog_seasons", "catalog_episodes", "catalog_people")
+
+
+@dataclass(frozen=True)
+class _Stale:
+    table: str
+    row_id: Any
+    kind: str
+    art: _Art
+
+
+def _demo_art(table: str, slug: str, season: int | None, episode: int | None, kind: str) -> _Art | None:
+    """The artwork the loader writes for this row and kind, or None when the demo has none there."""
+    if table == "catalog_titles":
+        movie = next((movie for movie in MOVIES if movie.slug == slug), None)
+        if movie is not None:
+            return _title_art(slug, movie.title, _caption(movie.year, movie.genres)).get(kind)
+        return _series_art().get(kind) if slug == SERIES_SLUG else None
+    if table == "catalog_people":
+        name = next((name for name in demo_data.PEOPLE if slugify(name) == slug), None)
+        return None if name is None or kind != "photo" else _photo_art(slug, name)
+    found = next((item for item in SEASONS if item.number == season), None)
+    if found is None:
+        return None
+    if table == "catalog_seasons":
+        return _season_art(found.number, found.name, found.year) if kind == "poster" else None
+    if episode is None or not 1 <= episode <= len(found.episodes) or kind != "still":
+        return None
+    return _still_art(found.number, episode, found.episodes[episode - 1].name)
+
+
+async def _stale_entries(conn: Db) -> list[_Stale]:
+    cursor = await conn.execute(
+        _STALE_SQL,
+        {
+            "titles": title_slugs(),
+            "series": SERIES_SLUG,
+            "people": [slugify(name) for name in demo_data.PEOPLE],
+            "prefix": f"{PREFIX}/",
+        },
+    )
+    stale = []
+    for table, row_id, slug, season, episode, kind, key in await cursor.fetchall():
+        art = _demo_art(table, slug, season, episode, kind)
+        # A key under catalog/demo/ that is not this row's own (moved there by hand) is not ours to change.
+        if art is not None and art.key == key:
+            stale.append(_Stale(table, row_id, kind, art))
+    return stale
+
+
+async def _made_from_original(storage: Storage, item: _Art) -> dict[str, Any]:
+    """Store the variants of a demo image made from its stored original; {sizes, width, height}.
+
+    From the stored original rather than a new drawing, so they match its pixels even if demo_art has
+    changed since; an original that is gone or unreadable is drawn and stored again.
+    """
+    spec = KINDS[item.kind]
+    try:
+        data = await storage.get_bytes(item.key)
+        rendered = await variants.make(data, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
+    except (ObjectNotFound, InvalidImage):
+        entry = (await _store(storage, [item]))[item.key]
+        return {"sizes": entry["sizes"], "width": entry["width"], "height": entry["height"]}
+    sizes = await variants.store_variants(storage, item.key, rendered)
+    return {"sizes": sizes, "width": rendered.width, "height": rendered.height}
+
+
+async def _upgrade(conn: Db, storage: Storage) -> int:
+    """Give the demo's own image entries without variants their variants; how many entries changed."""
+    stale = await _stale_entries(conn)
+    if not stale:
+        return 0
+    arts = {item.art.key: item.art for item in stale}  # a key can be on two rows (a re-created person)
+    made = dict(
+        zip(
+            arts,
+            await asyncio.gather(*(_made_from_original(storage, art) for art in arts.values())),
+            strict=True,
+        )
+    )
+    upgraded = 0
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        for item in stale:
+            assert item.table in _TABLES
+            # Only `sizes` (and the size) of an entry that is, under the lock, still the demo's original
+            # without variants: a manager's replacement or another seeder's upgrade is left as it is.
+            cursor = await conn.execute(
+                f"""update public.{item.table}
+                       set images = jsonb_set(images, array[%(kind)s], images -> %(kind)s || %(made)s)
+                     where id = %(id)s and images -> %(kind)s ->> 'key' = %(key)s
+                       and jsonb_typeof(images -> %(kind)s -> 'sizes') is distinct from 'object'""",  # noqa: S608
+                {
+                    "kind": item.kind,
+                    "made": Jsonb(made[item.art.key]),
+                    "id": item.row_id,
+                    "key": item.art.key,
+                },
+            )
+            upgraded += cursor.rowcount
+    return upgraded

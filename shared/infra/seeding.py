@@ -28,7 +28,7 @@ async def seed(database_url: str, seed_file: Path = SEED_FILE) -> None:
 
 
 async def seed_demo_catalog(database_url: str) -> str:
-    """Load the generated demo catalog (shared/catalog/demo.py) unless it is there; a one-line summary."""
+    """Load the generated demo catalog (shared/catalog/demo.py) or bring it up to date; a one-line summary."""
     import psycopg
 
     from shared.errors import AppError
@@ -49,6 +49,8 @@ async def seed_demo_catalog(database_url: str) -> str:
         raise SeedError(f"demo catalog: {error}") from error
     finally:
         await reset_all()  # the storage client belongs to this event loop
+    # An older catalog's images given their resized variants (shared/catalog/demo.py).
+    upgraded = f"; {result.upgraded} older image(s) given resized variants" if result.upgraded else ""
     if not result.created:
-        return "demo catalog already present"
-    return f"demo catalog: {result.created} title(s) created, {result.images} image(s) stored"
+        return "demo catalog already present" + upgraded
+    return f"demo catalog: {result.created} title(s) created, {result.images} image(s) stored" + upgraded
