@@ -3,12 +3,12 @@
 Set-up (not measured): a scratch database on the embedded PostgreSQL server (or --server-url) built by the
 real migrations, supabase/seed.sql and the demo catalog of `make dev` (shared/catalog/demo.py: 37 titles
 with generated posters, backdrops and photos in a scratch storage directory), an embedded Redis, and the
-web client as production serves it: a copy of public/ built by scripts/build-web.mjs (public/dev/ removed,
-assets/ and vendor/ moved into the versioned static/<hash>/ that vercel.json serves immutable) in a
-temporary directory. The dev server app (shared.local.devserver: that copy plus every api/ function, with
-vercel.json's headers) runs under uvicorn in a child process on a free local port. Lighthouse (npm, pinned
-by bench/lighthouse/'s own package.json and package-lock.json, installed there with `npm ci` when missing)
-then audits, signed out:
+web client as production serves it: public/ built by scripts/build-web.mjs into a temporary folder (as
+`npm run build` builds dist/: no dev/, assets/ and vendor/ in their versioned static/<hash>/ folders that
+vercel.json serves immutable). The dev server app (shared.local.devserver: that build plus every api/
+function, with vercel.json's headers) runs under uvicorn in a child process on a free local port.
+Lighthouse (npm, pinned by bench/lighthouse/'s own package.json and package-lock.json, installed there with
+`npm ci` when missing) then audits, signed out:
 
   home   /                        the hero and the public catalogue rows
   title  /title/?id=<demo slug>   a demo film with its backdrop, poster, story and cast
@@ -70,7 +70,7 @@ INSIGHTS = (  # listed by --details when they find something to save
     "network-dependency-tree-insight",
 )
 PAGES = ("home", "title")
-PUBLIC_ENV = "BENCH_PUBLIC_DIR"  # the child server's web client folder (the built copy)
+PUBLIC_ENV = "BENCH_PUBLIC_DIR"  # the child server's web client folder (the build)
 PRESETS = ("desktop", "mobile")
 
 
@@ -148,16 +148,19 @@ def serve(port: int) -> None:
 
 
 def build_web_client(node: str, folder: Path) -> Path:
-    """A production build of public/ in `folder` (as Vercel's buildCommand makes it); its path."""
-    from tests.support.web_build import build_copy, players_missing
+    """public/ built into `folder`/dist (as `npm run build` builds dist/ for Vercel); its path."""
+    from tests.support.web_build import build_public, players_missing
 
     missing = players_missing()
     if missing:
         raise SystemExit(missing)
-    built = folder / "public"
-    version = build_copy(node, built, without_dev=True)
-    print(f"web client built: static/{version}/ (scripts/build-web.mjs)", file=sys.stderr, flush=True)
-    return built
+    built = build_public(node, folder / "dist")
+    print(
+        f"web client built: {built.assets_url} and {built.vendor_url} (scripts/build-web.mjs)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return built.root
 
 
 async def seed_catalog(url: str) -> str:

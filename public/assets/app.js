@@ -6,7 +6,7 @@
 //   <a class="skip-link" href="#main">Skip to content</a>
 //   <header id="app-header" class="app-header"></header>      (filled by mountShell(); created if missing)
 //   <main id="main" tabindex="-1"> <h1>...</h1> ... </main>
-//   <link rel="stylesheet" href="/assets/app.css"> in the head, <script type="module" src="/assets/x.js">.
+//   <link rel="stylesheet" href="/assets/app.css"> in the head, <script type="module" src="/assets/<page>.js">.
 // A page module:
 //   import { startPage, api, titleRow } from "/assets/app.js";
 //   startPage(async ({ session, profile }) => { ... }, { require: "profile", nav: "home" });

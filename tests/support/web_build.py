@@ -1,5 +1,6 @@
-"""The web client's production build (scripts/build-web.mjs) applied to a copy of public/, for the tests and
-the Lighthouse bench: they serve what Vercel serves while `make dev` keeps serving public/ unbuilt."""
+"""The web client's production build (scripts/build-web.mjs) for the tests and the Lighthouse bench: public/
+built into a separate folder, which they serve as Vercel does while `make dev` keeps serving public/ unbuilt.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +9,32 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLIC = REPO / "public"
 SCRIPT = REPO / "scripts" / "build-web.mjs"
 NODE_MINIMUM = (20, 0)
-STATIC = re.compile(r"/static/(?P<hash>[0-9a-f]{12})/")
+
+
+@dataclass(frozen=True)
+class WebBuild:
+    """A built web client: its folder and the versions of its two immutable folders."""
+
+    root: Path
+    assets: str
+    vendor: str
+
+    @property
+    def assets_url(self) -> str:
+        """The URL prefix of the asset files, "/static/<assets hash>/assets/"."""
+        return f"/static/{self.assets}/assets/"
+
+    @property
+    def vendor_url(self) -> str:
+        """The URL prefix of the vendored player libraries, "/static/<vendor hash>/vendor/"."""
+        return f"/static/{self.vendor}/vendor/"
 
 
 def find_node() -> str | None:
@@ -40,31 +60,25 @@ def vendor_sources() -> list[Path]:
     return [REPO / name for name in re.findall(r"node_modules/\S+\.js", script)]
 
 
+def _public_has_players() -> bool:
+    return all((PUBLIC / "vendor" / source.name).is_file() for source in vendor_sources())
+
+
 def players_missing() -> str | None:
-    """Why a copy of public/ cannot get its players (None: public/vendor/ or node_modules has them)."""
-    if any(path.suffix == ".js" for path in (PUBLIC / "vendor").glob("*.js")):
+    """Why public/ cannot be built with its players (None: public/vendor/ or node_modules has them)."""
+    if _public_has_players():
         return None
     missing = [str(path.relative_to(REPO)) for path in vendor_sources() if not path.is_file()]
     if missing:
-        return f"public/vendor/ is empty and node_modules lacks {missing}: run `make test` (npm ci + vendor)"
+        return f"public/vendor/ lacks the players and node_modules lacks {missing}: run `make test`"
     return None
 
 
-def copy_public(target: Path) -> Path:
-    """A copy of public/ at `target`, its vendor/ filled from node_modules when public/vendor/ is empty."""
-    shutil.copytree(PUBLIC, target)
-    vendor = target / "vendor"
-    if not any(vendor.glob("*.js")):
-        vendor.mkdir(exist_ok=True)
-        for source in vendor_sources():
-            shutil.copy2(source, vendor / source.name)
-    return target
-
-
-def run_build(node: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    """`node scripts/build-web.mjs folder` (the tree is rewritten in place); its exit status and output."""
+def run_build(node: str, out: Path, source: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`node scripts/build-web.mjs OUT [--source DIR]` (default source: public/); its status and output."""
+    args = [node, str(SCRIPT), str(out), *(["--source", str(source)] if source else [])]
     return subprocess.run(
-        [node, str(SCRIPT), str(folder)],
+        args,
         cwd=REPO,
         env={**os.environ, "NO_COLOR": "1"},
         capture_output=True,
@@ -74,14 +88,24 @@ def run_build(node: str, folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def build_copy(node: str, target: Path, *, without_dev: bool = False) -> str:
-    """Copy public/ to `target` and build it; the version hash (static/<hash>/). `without_dev` removes
-    public/dev/ first, as Vercel's buildCommand does."""
-    copy_public(target)
-    if without_dev:
-        shutil.rmtree(target / "dev", ignore_errors=True)
-    done = run_build(node, target)
+def versions(out: Path) -> WebBuild:
+    """The built folder `out` with the versions its static/ holds (one assets/ and one vendor/ folder)."""
+    (assets,) = [folder.parent.name for folder in (out / "static").glob("*/assets")]
+    (vendor,) = [folder.parent.name for folder in (out / "static").glob("*/vendor")]
+    return WebBuild(out, assets, vendor)
+
+
+def build_public(node: str, out: Path) -> WebBuild:
+    """Build public/ into `out`, as `npm run build` does. When public/vendor/ lacks the players (no `make`
+    yet), a copy of public/ beside `out` gets them from node_modules and is built instead."""
+    source = PUBLIC
+    if not _public_has_players():
+        source = out.with_name(f"{out.name}-source")
+        shutil.copytree(PUBLIC, source, dirs_exist_ok=True)
+        (source / "vendor").mkdir(exist_ok=True)
+        for library in vendor_sources():
+            shutil.copy2(library, source / "vendor" / library.name)
+    done = run_build(node, out, source)
     if done.returncode != 0:
         raise RuntimeError(f"scripts/build-web.mjs failed ({done.returncode}):\n{done.stderr}{done.stdout}")
-    (version,) = [entry.name for entry in (target / "static").iterdir()]
-    return version
+    return versions(out)
