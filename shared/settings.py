@@ -186,7 +186,10 @@ class Settings(BaseSettings):
     # Images (avatars): object storage, or Cloudinary signed direct uploads (CLOUDINARY_URL).
     images_backend: Literal["storage", "cloudinary"] = "storage"
     cloudinary_url: str | None = None
-    cloudinary_upload_prefix: AnyUrl | None = None
+    cloudinary_upload_prefix: AnyUrl | None = None  # the API's base URL (tests, regional hosts), not a folder
+    # The daily run deletes catalog images under catalog/images/ of that cloud that no row of THIS database
+    # refers to: only where no other deployment (staging, a developer) uploads to the same cloud.
+    cloudinary_sweep_unused: bool = False
 
     # Catalog: the viewer's country comes from the CDN's geolocation header (believed only from a trusted
     # proxy, see TRUSTED_PROXIES); DEFAULT_COUNTRY applies when there is none (local runs).
@@ -272,6 +275,8 @@ class Settings(BaseSettings):
             raise ValueError("SENDGRID_API_KEY is required when MAIL_BACKEND=sendgrid")
         if self.images_backend == "cloudinary" and not self.cloudinary_url:
             raise ValueError("CLOUDINARY_URL is required when IMAGES_BACKEND=cloudinary")
+        if self.cloudinary_sweep_unused and not self.cloudinary_url:
+            raise ValueError("CLOUDINARY_SWEEP_UNUSED needs CLOUDINARY_URL (the cloud to sweep)")
         if self.payments_provider == "stripe" and not (self.stripe_secret_key and self.stripe_webhook_secret):
             raise ValueError("PAYMENTS_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
         if self.accept_supabase_tokens and not (self.supabase_url and self.supabase_jwt_secret):

@@ -77,6 +77,17 @@ def test_backend_requirements(settings_env) -> None:
     settings_env(STORAGE_BACKEND="local", UPSTASH_REDIS_REST_URL="https://x.upstash.io")
     with pytest.raises(ConfigError, match="must be set together"):
         get_settings()
+    settings_env(UPSTASH_REDIS_REST_URL=None, CLOUDINARY_SWEEP_UNUSED="true", CLOUDINARY_URL=None)
+    with pytest.raises(ConfigError, match="CLOUDINARY_SWEEP_UNUSED needs CLOUDINARY_URL"):
+        get_settings()
+
+
+def test_the_cloudinary_sweep_is_opt_in(settings_env) -> None:
+    """Deleting unused images at a Cloudinary account other deployments may share takes a decision."""
+    settings_env(CLOUDINARY_SWEEP_UNUSED=None, CLOUDINARY_URL="cloudinary://k:s@demo")
+    assert get_settings().cloudinary_sweep_unused is False
+    settings_env(CLOUDINARY_SWEEP_UNUSED="true")
+    assert get_settings().cloudinary_sweep_unused is True
 
 
 def test_cors_origins_from_comma_list(settings_env) -> None:

@@ -39,7 +39,7 @@ from shared.infra.storage.rules import ObjectNotFound
 Db = psycopg.AsyncConnection[Any]
 PREFIX = "catalog/demo"
 _JPEG = "image/jpeg"
-# pg_advisory_xact_lock key: two seeders starting together must not both insert (or both upgrade).
+# pg_advisory_xact_lock key: two seeders starting together must not both insert.
 _LOCK_KEY = 0x0C1E_DE30_CA7A_1061
 _LONG_LINES = {
     "Action": "Relentless set pieces carry a story that never forgets the people caught in the middle.",
@@ -157,16 +157,21 @@ async def _store(storage: Storage, art: list[_Art]) -> Entries:
 
     async def one(item: _Art) -> tuple[str, dict[str, Any]]:
         data = await asyncio.to_thread(item.render)
-        spec = KINDS[item.kind]
-        rendered = await variants.make(data, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
         # The drawn JPEG as it is (no metadata to strip; re-encoding would only lose quality).
-        _, sizes = await asyncio.gather(
-            storage.put_bytes(item.key, data, content_type=_JPEG),
-            variants.store_variants(storage, item.key, rendered),
+        _, entry = await asyncio.gather(
+            storage.put_bytes(item.key, data, content_type=_JPEG), _with_variants(storage, item, data)
         )
-        return item.key, {"key": item.key, "sizes": sizes, "width": rendered.width, "height": rendered.height}
+        return item.key, entry
 
     return dict(await asyncio.gather(*(one(item) for item in art)))
+
+
+async def _with_variants(storage: Storage, item: _Art, data: bytes) -> dict[str, Any]:
+    """Make and store the upload variants of `data` (the image at item.key); its images[kind] entry."""
+    spec = KINDS[item.kind]
+    rendered = await variants.make(data, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
+    sizes = await variants.store_variants(storage, item.key, rendered)
+    return {"key": item.key, "sizes": sizes, "width": rendered.width, "height": rendered.height}
 
 
 # --- credits ---------------------------------------------------------------------------------------
@@ -502,7 +507,17 @@ select r.tbl, r.id, r.slug, r.season, r.episode, entry.key, entry.value ->> 'key
    and starts_with(entry.value ->> 'key', %(prefix)s)
    and jsonb_typeof(entry.value -> 'sizes') is distinct from 'object'
 """
-_TABLES = ("catalog_titles", "catalog_seasons", "catalog_episodes", "catalog_people")
+# The upgrade of one entry per table, from fixed names only (the row's table comes back from _STALE_SQL).
+# Only `sizes` (and the size) of an entry that is still the demo's original without variants when the
+# update runs: a manager's replacement or another seeder's upgrade is left as it is, so a conditional
+# update is all two seeders racing need.
+_UPGRADE_SQL = {
+    table: f"""update public.{table}
+                  set images = jsonb_set(images, array[%(kind)s], images -> %(kind)s || %(made)s)
+                where id = %(id)s and images -> %(kind)s ->> 'key' = %(key)s
+                  and jsonb_typeof(images -> %(kind)s -> 'sizes') is distinct from 'object'"""  # noqa: S608
+    for table in ("catalog_titles", "catalog_seasons", "catalog_episodes", "catalog_people")
+}
 
 
 @dataclass(frozen=True)
@@ -553,20 +568,16 @@ async def _stale_entries(conn: Db) -> list[_Stale]:
 
 
 async def _made_from_original(storage: Storage, item: _Art) -> dict[str, Any]:
-    """Store the variants of a demo image made from its stored original; {sizes, width, height}.
+    """Store the variants of a demo image made from its stored original; its entry (key, sizes, size).
 
     From the stored original rather than a new drawing, so they match its pixels even if demo_art has
     changed since; an original that is gone or unreadable is drawn and stored again.
     """
-    spec = KINDS[item.kind]
     try:
         data = await storage.get_bytes(item.key)
-        rendered = await variants.make(data, aspect_ratio=spec.aspect_ratio, widths=spec.widths)
+        return await _with_variants(storage, item, data)
     except (ObjectNotFound, InvalidImage):
-        entry = (await _store(storage, [item]))[item.key]
-        return {"sizes": entry["sizes"], "width": entry["width"], "height": entry["height"]}
-    sizes = await variants.store_variants(storage, item.key, rendered)
-    return {"sizes": sizes, "width": rendered.width, "height": rendered.height}
+        return (await _store(storage, [item]))[item.key]
 
 
 async def _upgrade(conn: Db, storage: Storage) -> int:
@@ -583,17 +594,10 @@ async def _upgrade(conn: Db, storage: Storage) -> int:
         )
     )
     upgraded = 0
-    async with conn.transaction():
-        await conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    async with conn.transaction():  # all entries or none
         for item in stale:
-            assert item.table in _TABLES
-            # Only `sizes` (and the size) of an entry that is, under the lock, still the demo's original
-            # without variants: a manager's replacement or another seeder's upgrade is left as it is.
             cursor = await conn.execute(
-                f"""update public.{item.table}
-                       set images = jsonb_set(images, array[%(kind)s], images -> %(kind)s || %(made)s)
-                     where id = %(id)s and images -> %(kind)s ->> 'key' = %(key)s
-                       and jsonb_typeof(images -> %(kind)s -> 'sizes') is distinct from 'object'""",  # noqa: S608
+                _UPGRADE_SQL[item.table],
                 {
                     "kind": item.kind,
                     "made": Jsonb(made[item.art.key]),

@@ -9,9 +9,12 @@ dated, the demo catalog under catalog/demo/) are never touched.
   uploaded and never saved, or replaced or removed the image later. The week leaves room for a form that
   stays open for a while; soft-deleted rows still count as referring (they can be restored).
 - Cloudinary images (public_id catalog/images/<dated name>, no variants: Cloudinary resizes by URL) by the
-  same rule, whenever CLOUDINARY_URL is set whatever IMAGES_BACKEND says now: entries saved while it was
-  "cloudinary" still live there. Undated public_ids are never touched. Cloudinary being away sweeps
-  nothing (logged); the rest of the housekeeping goes on.
+  same rule, only with CLOUDINARY_SWEEP_UNUSED on: a Cloudinary account is often shared by production,
+  staging and developers, all uploading under catalog/images/, and each database knows only its own
+  images. When on, it runs whatever IMAGES_BACKEND says now (entries saved while it was "cloudinary" still
+  live there). Undated public_ids are never touched (the catalog API accepts no other name under the
+  folder, so a stored entry always names an image as the Admin API lists it). Cloudinary being away
+  sweeps nothing (logged); the rest of the housekeeping goes on.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 from shared.catalog_admin import repository
@@ -72,33 +76,38 @@ async def sweep_unused(conn: Conn, *, now: float | None = None) -> int:
     return len(unused)
 
 
-async def sweep_cloudinary(
+async def cloudinary_candidates(
     *, settings: Settings, now: float | None = None, page_size: int = cloudinary.LIST_PAGE
-) -> int:
-    """Delete dated Cloudinary images under FOLDER unreferenced and older than UNUSED_AFTER; how many went.
+) -> list[str]:
+    """Dated Cloudinary public_ids under FOLDER issued more than UNUSED_AFTER ago, as Cloudinary lists them.
 
-    0 without CLOUDINARY_URL, and when Cloudinary fails (logged). Listing first, as in sweep_unused.
+    [] unless CLOUDINARY_SWEEP_UNUSED is on (with CLOUDINARY_URL), and when Cloudinary fails (logged): no
+    Admin API call is made while the sweep is off. No connection: the listing may take a while.
     """
-    from shared.infra.db import standalone
-
-    if not settings.cloudinary_url:
-        return 0
+    if not (settings.cloudinary_sweep_unused and settings.cloudinary_url):
+        return []
     try:
         listed = await cloudinary.list_public_ids(settings, prefix=FOLDER, page_size=page_size)
     except Exception:  # the SDK raises its own Error tree and urllib3 errors
         logger.warning("could not list Cloudinary images; none swept", exc_info=True)
-        return 0
+        return []
     cutoff = (time.time() if now is None else now) - UNUSED_AFTER.total_seconds()
-    candidates = [
+    return [
         public_id
         for public_id in listed
         if (match := _PUBLIC_ID.fullmatch(public_id)) and int(match["at"]) < cutoff
     ]
+
+
+async def sweep_cloudinary(conn: Conn, *, settings: Settings, candidates: Sequence[str]) -> int:
+    """Delete the `candidates` (from cloudinary_candidates) no row refers to; how many Cloudinary deleted.
+
+    Listed before this query, as in sweep_unused: an image saved into a row since is seen as referenced.
+    Never raises for Cloudinary's sake (delete_resources logs a failure and stops).
+    """
     if not candidates:
         return 0
-    # A connection for the one query only, not held across Cloudinary's calls.
-    async with standalone() as conn:
-        referenced = await repository.referenced_image_public_ids(conn, FOLDER)
+    referenced = await repository.referenced_image_public_ids(conn, FOLDER)
     return await cloudinary.delete_resources(
         settings, [item for item in candidates if item not in referenced]
     )

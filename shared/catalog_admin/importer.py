@@ -79,7 +79,7 @@ CSV_COLUMNS: dict[str, str] = {
     "country_deny": _LIST,
     "access": "free, free_with_ads, subscription (default on creation), transactional",
     "min_tier": "lowest plan tier for access=subscription, 0-10 (1 on creation)",
-    "poster": "storage key, cloudinary:<public_id>, or https URL",
+    "poster": "storage key, cloudinary:<public_id> (under catalog/images/ an upload's name), or https URL",
     "backdrop": "as poster",
     "logo": "as poster",
     "trailer_url": "https URL",
@@ -232,6 +232,8 @@ def _person_cell(item: str, detail: str) -> dict[str, Any]:
 
 
 def _image_cell(value: str) -> dict[str, Any]:
+    # Checked as any images entry (schemas.ImageRef): under catalog/images/ a public_id must be an upload's
+    # name (a delivery extension such as .jpg stripped), or the Cloudinary sweep would take it for unused.
     if value.startswith("cloudinary:"):
         return {"public_id": value.removeprefix("cloudinary:")}
     if value.startswith(("https://", "http://")):

@@ -3,7 +3,7 @@
 Every field error carries a stable `type` (the problem's errors[].type): pydantic's own codes (missing,
 extra_forbidden, string_too_long, less_than_equal, literal_error, ...) or the custom ones raised here
 (invalid_slug, invalid_country, invalid_language, invalid_imdb_id, invalid_tmdb_id, invalid_tag,
-invalid_image, image_source_required, trailer_source_required, null_not_allowed, ...).
+invalid_image, invalid_public_id, image_source_required, trailer_source_required, null_not_allowed, ...).
 Cross-field rules that depend on what is stored (rating, release year, window, scheduling) are checked
 by shared.catalog_admin.checks on the merged state, with the same error shape.
 """
@@ -33,7 +33,7 @@ from shared.catalog.images import KINDS, ORIGINAL, size_names
 from shared.catalog.schemas import RatingSystem, TitleKind, TitleStatus
 from shared.catalog_admin import codes
 from shared.entitlements.schemas import Access
-from shared.images import variants
+from shared.images import direct_upload, variants
 from shared.images.schemas import UploadConfirm, UploadRequest
 from shared.profiles.schemas import MaturityLevel
 
@@ -107,6 +107,30 @@ def _storage_key(value: str) -> str:
     return key
 
 
+# Formats a Cloudinary delivery path may name after a public_id (as its extension: the format delivered).
+_DELIVERY_EXTENSION = r"\.(?:jpe?g|png|webp|gif|avif)"
+
+
+def _catalog_public_id(value: str) -> str:
+    """Under catalog/images/ only the names upload tickets hand out, stripped of a delivery extension.
+
+    The daily Cloudinary sweep deletes dated images there that no entry names exactly as the Admin API
+    lists them (without an extension): catalog/images/<name>.jpg kept as given would look unused.
+    """
+    from shared.catalog_admin.images import FOLDER  # not at the top: that module imports this one
+
+    if not value.startswith(FOLDER):
+        return value  # elsewhere in the cloud: never swept, kept as given
+    issued = re.fullmatch(re.escape(FOLDER) + f"({direct_upload.NAME})(?:{_DELIVERY_EXTENSION})?", value)
+    if issued is None:
+        raise PydanticCustomError(
+            "invalid_public_id",
+            "public_id: under {folder} only the names upload tickets hand out ({folder}<seconds>-<32 hex>)",
+            {"folder": FOLDER},
+        )
+    return FOLDER + issued[1]
+
+
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True), AfterValidator(_slug)]
 Country = Annotated[str, AfterValidator(_country)]
 Countries = Annotated[list[Country], Field(max_length=260), AfterValidator(_unique)]
@@ -151,7 +175,9 @@ class ImageRef(BaseModel):
     )
     public_id: (
         Annotated[
-            str, _pattern(_PUBLIC_ID, "invalid_image", "public_id: letters, digits and _/.~- (255 at most)")
+            str,
+            _pattern(_PUBLIC_ID, "invalid_image", "public_id: letters, digits and _/.~- (255 at most)"),
+            AfterValidator(_catalog_public_id),
         ]
         | None
     ) = None

@@ -7,7 +7,7 @@ import contextlib
 import hmac
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.errors import Forbidden, Unauthenticated
 from shared.maintenance.schemas import MaintenanceReport
@@ -152,26 +152,32 @@ async def _purge_idempotency_keys(settings: Settings) -> int:
         )
 
 
-async def sweep_images(*, now: float | None = None) -> tuple[int, int]:
-    """Delete abandoned image uploads and unused catalog images; (staging objects, catalog objects) gone."""
+class SweptImages(NamedTuple):
+    """What sweep_images deleted: staged uploads, catalog objects in storage, catalog images at Cloudinary."""
+
+    uploads: int
+    catalog: int
+    cloudinary: int
+
+
+async def sweep_images(*, settings: Settings | None = None, now: float | None = None) -> SweptImages:
+    """Delete abandoned image uploads and unused catalog images (storage; Cloudinary when opted in).
+
+    Never raises for Cloudinary's sake: an outage sweeps nothing there and the daily run goes on.
+    """
     from shared.catalog_admin import image_sweep
     from shared.infra.db import standalone
     from shared.profiles import avatars
+    from shared.settings import get_settings
 
+    settings = settings or get_settings()
     staged = await image_sweep.sweep_staging(now=now) + await avatars.sweep_staging(now=now)
-    async with standalone() as conn:  # one read-only query; the deletions are storage calls
+    # Listed before the connection is taken: paging through Cloudinary's Admin API may take a while.
+    candidates = await image_sweep.cloudinary_candidates(settings=settings, now=now)
+    async with standalone() as conn:  # read-only queries; the deletions are storage and Cloudinary calls
         unused = await image_sweep.sweep_unused(conn, now=now)
-    return staged, unused
-
-
-async def sweep_cloudinary_images(*, settings: Settings, now: float | None = None) -> int:
-    """Delete catalog images at Cloudinary no row refers to (with CLOUDINARY_URL set); how many went.
-
-    Never raises for Cloudinary's sake: an outage sweeps nothing and the daily run goes on.
-    """
-    from shared.catalog_admin import image_sweep
-
-    return await image_sweep.sweep_cloudinary(settings=settings, now=now)
+        at_cloudinary = await image_sweep.sweep_cloudinary(conn, settings=settings, candidates=candidates)
+    return SweptImages(uploads=staged, catalog=unused, cloudinary=at_cloudinary)
 
 
 async def run_daily(*, settings: Settings) -> MaintenanceReport:
@@ -190,9 +196,9 @@ async def run_daily(*, settings: Settings) -> MaintenanceReport:
 
     # Files of failed/retired assets and leftover chunk files: otherwise storage only ever grows.
     swept_media = await sweep_storage() + await _sweep_orphan_sources(settings)
-    # Artwork and avatar uploads never confirmed, and catalog images no row refers to any more.
-    swept_uploads, swept_images = await sweep_images()
-    swept_cloudinary = await sweep_cloudinary_images(settings=settings)
+    # Artwork and avatar uploads never confirmed, and catalog images no row refers to any more (in storage;
+    # at Cloudinary only with CLOUDINARY_SWEEP_UNUSED, as other deployments may share the account).
+    swept_uploads, swept_images, swept_cloudinary = await sweep_images(settings=settings)
     logger.info(
         "daily maintenance done",
         extra={

@@ -1,5 +1,6 @@
 """The daily sweep of catalog artwork at Cloudinary: images under catalog/images/ that no title, season,
-episode or person refers to, once their dated public_id is over a week old. Real PostgreSQL, the real
+episode or person refers to, once their dated public_id is over a week old, and only with
+CLOUDINARY_SWEEP_UNUSED on (other deployments may share the account). Real PostgreSQL, the real
 cloudinary SDK against the local stand-in (tests/support/cloudinary_server.py); ages come from public_ids
 dated in the past (new_name(at=...)), never from sleeping."""
 
@@ -18,7 +19,7 @@ from shared.catalog_admin import image_sweep, repository
 from shared.catalog_admin.images import FOLDER
 from shared.images.direct_upload import new_name
 from shared.infra.storage import get_storage
-from shared.maintenance.service import run_daily, sweep_cloudinary_images
+from shared.maintenance.service import run_daily, sweep_images
 from shared.settings import get_settings
 from tests.catalog_admin.conftest import encoded
 from tests.support import catalog_factory
@@ -28,6 +29,13 @@ from tests.support.cloudinary_server import CloudinaryServer
 DAY = 86400
 PNG = encoded((60, 90))
 LIST_PATH = "/resources/image/upload"
+
+
+@pytest.fixture
+def sweeping(settings_env: Callable[..., None], cloudinary_env: CloudinaryServer) -> CloudinaryServer:
+    """IMAGES_BACKEND=cloudinary against the stand-in, with the sweep of unused images opted in."""
+    settings_env(CLOUDINARY_SWEEP_UNUSED="true")
+    return cloudinary_env
 
 
 def uploaded(server: CloudinaryServer, age: float, folder: str = "catalog/images/") -> str:
@@ -87,9 +95,9 @@ async def test_referenced_public_ids_come_from_every_kind_of_row(db: Db) -> None
 
 
 async def test_old_unreferenced_cloudinary_images_go_the_rest_stay(
-    db: Db, cloudinary_env: CloudinaryServer
+    db: Db, sweeping: CloudinaryServer
 ) -> None:
-    server = cloudinary_env
+    server = sweeping
     unused = [uploaded(server, 8 * DAY), uploaded(server, 40 * DAY)]
     recent = uploaded(server, 6 * DAY)  # a manager may still save the form it was uploaded from
     undated = "catalog/images/legacy-poster"  # not a name we hand out: never touched
@@ -115,8 +123,8 @@ async def test_old_unreferenced_cloudinary_images_go_the_rest_stay(
     assert all(r.status == 200 and json.loads(r.params["invalidate"]) is True for r in deletes)
 
 
-async def test_the_sweep_pages_and_deletes_in_batches(db: Db, cloudinary_env: CloudinaryServer) -> None:
-    server = cloudinary_env
+async def test_the_sweep_pages_and_deletes_in_batches(db: Db, sweeping: CloudinaryServer) -> None:
+    server = sweeping
     unused = [uploaded(server, 10 * DAY) for _ in range(105)]
     kept = [uploaded(server, 10 * DAY) for _ in range(3)]
     for public_id in kept:
@@ -124,7 +132,11 @@ async def test_the_sweep_pages_and_deletes_in_batches(db: Db, cloudinary_env: Cl
     listed_before = len(server.requests_to(LIST_PATH, "GET"))
     since = len(server.received)
 
-    swept = await image_sweep.sweep_cloudinary(settings=get_settings(), page_size=20)
+    # Listing and filtering take no connection; the referenced check and the deletion take one.
+    candidates = await image_sweep.cloudinary_candidates(settings=get_settings(), page_size=20)
+    assert set(unused) | set(kept) <= set(candidates)
+    assert all(r.method == "GET" and r.path.endswith(LIST_PATH) for r in server.received[since:])
+    swept = await image_sweep.sweep_cloudinary(db, settings=get_settings(), candidates=candidates)
 
     assert swept >= 105
     assert not set(unused) & set(server.resources)
@@ -137,28 +149,43 @@ async def test_the_sweep_pages_and_deletes_in_batches(db: Db, cloudinary_env: Cl
     assert len(batches) >= 2 and all(len(batch) <= 100 for batch in batches)
 
 
-async def test_swept_whenever_cloudinary_is_configured(
+async def test_off_by_default_no_cloudinary_call(db: Db, cloudinary_env: CloudinaryServer) -> None:
+    """A shared account: another deployment's images look unused to this database, so nothing is asked."""
+    server = cloudinary_env
+    assert get_settings().cloudinary_sweep_unused is False
+    unused = uploaded(server, 30 * DAY)
+    since = len(server.received)
+
+    report = await run_daily(settings=get_settings())
+
+    assert report.swept_cloudinary_images == 0
+    assert unused in server.resources
+    assert server.received[since:] == []  # no Admin API call at all
+    assert await image_sweep.cloudinary_candidates(settings=get_settings()) == []
+    assert server.received[since:] == []
+
+
+async def test_swept_when_opted_in_whatever_the_images_backend(
     db: Db, settings_env: Callable[..., None], cloudinary_server: CloudinaryServer
 ) -> None:
     """Entries saved while IMAGES_BACKEND was cloudinary live there after a switch back to storage."""
     server = cloudinary_server
     unused = uploaded(server, 8 * DAY)
-    settings_env(IMAGES_BACKEND="storage", CLOUDINARY_URL=None, CLOUDINARY_UPLOAD_PREFIX=None)
-    since = len(server.received)
-    assert await sweep_cloudinary_images(settings=get_settings()) == 0
-    assert len(server.received) == since and unused in server.resources  # no Cloudinary, no calls
-
-    settings_env(CLOUDINARY_URL=server.cloudinary_url, CLOUDINARY_UPLOAD_PREFIX=server.url)
-    assert get_settings().images_backend == "storage"
-    assert await sweep_cloudinary_images(settings=get_settings()) >= 1
+    settings_env(
+        IMAGES_BACKEND="storage",
+        CLOUDINARY_URL=server.cloudinary_url,
+        CLOUDINARY_UPLOAD_PREFIX=server.url,
+        CLOUDINARY_SWEEP_UNUSED="true",
+    )
+    assert (await sweep_images(settings=get_settings())).cloudinary >= 1
     assert unused not in server.resources
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 async def test_a_cloudinary_outage_sweeps_nothing_and_the_daily_run_completes(
-    method: str, db: Db, cloudinary_env: CloudinaryServer
+    method: str, db: Db, sweeping: CloudinaryServer
 ) -> None:
-    server = cloudinary_env
+    server = sweeping
     unused = uploaded(server, 8 * DAY)
     # The storage half of the sweep still runs: an unused stored image as old goes in the same run.
     stored = f"catalog/images/{new_name(at=time.time() - 8 * DAY)}.png"
@@ -185,8 +212,9 @@ async def test_wrong_credentials_sweep_nothing(
     settings_env(
         CLOUDINARY_URL=f"cloudinary://{server.api_key}:wrong-secret@{server.cloud_name}",
         CLOUDINARY_UPLOAD_PREFIX=server.url,
+        CLOUDINARY_SWEEP_UNUSED="true",
     )
     since = len(server.received)
-    assert await sweep_cloudinary_images(settings=get_settings()) == 0
+    assert (await sweep_images(settings=get_settings())).cloudinary == 0
     assert unused in server.resources
     assert [r.status for r in server.received[since:]] == [401]

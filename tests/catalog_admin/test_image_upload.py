@@ -242,7 +242,9 @@ async def test_entry_sizes_are_checked_when_saved(client: httpx.AsyncClient, man
         "wrong size for the kind": {"poster": {"key": key, "sizes": {"w1280": key}}},
         "not a width": {"poster": {"key": key, "sizes": {"large": key}}},
         "outside catalog/": {"poster": {"key": key, "sizes": {"w185": "avatars/x.webp"}}},
-        "sizes without key": {"poster": {"public_id": "catalog/images/abc", "sizes": {"w185": key}}},
+        "sizes without key": {
+            "poster": {"public_id": f"catalog/images/{new_name()}", "sizes": {"w185": key}}
+        },
     }
     for reason, images in bad.items():
         response = await client.patch(path, json={"images": images}, headers=manager.headers)

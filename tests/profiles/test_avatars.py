@@ -200,7 +200,7 @@ async def test_unconfirmed_uploads_are_swept_and_avatars_never(
     assert await storage.head(abandoned) is not None
 
     # Once no upload URL for it is valid, the abandoned upload goes; the profile's avatar never does.
-    staged, _ = await sweep_images(now=time.time() + STAGING_MAX_AGE + 5)
+    staged = (await sweep_images(now=time.time() + STAGING_MAX_AGE + 5)).uploads
     assert staged >= 1 and await storage.head(abandoned) is None
     await sweep_images(now=time.time() + 365 * 86400)
     assert await storage.head(stored) is not None
