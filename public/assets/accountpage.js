@@ -61,23 +61,12 @@ function done(section) {
   $(section).removeAttribute("aria-busy");
 }
 
-let where = null; // the form or button of the action under way: its section gets the message
-
+// say() good news, fail() bad news: in the section of the action under way (messages.at), until the next.
 const messages = sectionMessages(".subpanel, .panel");
-const clearMessages = messages.clear;
-
-/** Good news: shown in the section that asked (until the next action) and announced politely. */
-function say(text, near = where) {
-  messages.say(text, near);
-}
-
-/** Bad news: shown in the section that asked (until the next action) and announced at once. */
-function fail(text, near = where) {
-  messages.fail(text, near);
-}
+const { say, fail, clear: clearMessages } = messages;
 
 /** An exception of an action: a network failure's own words, else app.js's generic message. */
-function report(error, near = where) {
+function report(error, near) {
   if (error instanceof NetworkError) fail(error.message, near);
   else showError(error);
 }
@@ -114,7 +103,7 @@ function onSubmit(form, handler) {
     if (form.getAttribute("aria-busy") === "true") return;
     clearFieldErrors(form);
     clearMessages();
-    where = form;
+    messages.at(form);
     const buttons = [...form.querySelectorAll("button")];
     form.setAttribute("aria-busy", "true");
     for (const button of buttons) button.disabled = true;
@@ -133,7 +122,7 @@ function onSubmit(form, handler) {
 async function busy(button, action) {
   if (button.getAttribute("aria-busy") === "true") return;
   clearMessages();
-  where = button;
+  messages.at(button);
   button.setAttribute("aria-busy", "true");
   button.disabled = true;
   try {

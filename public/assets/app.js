@@ -328,9 +328,11 @@ export function notifyError(text) {
 
 /**
  * Messages shown in the page section an action came from (the nearest `sections` ancestor of `near`, under
- * its heading; the page's #page-message otherwise) and announced: say() politely, fail() at once.
+ * its heading; the page's #page-message otherwise) and announced: say() politely, fail() at once. `near`
+ * defaults to the element last given to at(): the form or button of the action under way.
  */
 export function sectionMessages(sections) {
+  let current = null;
   const slotFor = (near) => {
     const section = near && near.closest ? near.closest(sections) : null;
     if (!section || section.closest("[hidden]")) return document.getElementById("page-message");
@@ -347,14 +349,17 @@ export function sectionMessages(sections) {
       slot.className = "notice section-message";
     }
   };
-  const show = (kind, announce) => (text, near) => {
+  const show = (kind, announce) => (text, near = current) => {
     clear();
     const slot = slotFor(near);
     slot.className = `notice ${kind} section-message`;
     slot.textContent = text;
     announce(text);
   };
-  return { clear, say: show("ok", notify), fail: show("error", notifyError) };
+  const at = (element) => {
+    current = element;
+  };
+  return { clear, at, say: show("ok", notify), fail: show("error", notifyError) };
 }
 
 export function showError(error) {

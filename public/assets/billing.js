@@ -122,20 +122,9 @@ function hiddenText(text) {
 
 // --- messages: shown in the section of the action under way and spoken through app.js's live regions ----
 
-let where = null; // the button of the action under way: its panel gets the message
-
+// say() good news, fail() bad news: in the panel of the action under way (messages.at), until the next.
 const messages = sectionMessages(".panel");
-const clearMessages = messages.clear;
-
-/** Good news: shown in the section that asked (until the next action) and announced politely. */
-function say(text, near = where) {
-  messages.say(text, near);
-}
-
-/** Bad news: shown in the section that asked (until the next action) and announced at once. */
-function fail(text, near = where) {
-  messages.fail(text, near);
-}
+const { say, fail, clear: clearMessages } = messages;
 
 /** The outcome of a checkout (?checkout=...), at the top of the page until the page is left. */
 function banner(text, tone = "ok") {
@@ -237,7 +226,7 @@ async function idempotentPost(path, body) {
 async function busy(button, action) {
   if (button && button.getAttribute("aria-busy") === "true") return;
   clearMessages();
-  where = button;
+  messages.at(button);
   if (button) {
     button.setAttribute("aria-busy", "true");
     button.disabled = true;
@@ -255,7 +244,7 @@ async function busy(button, action) {
 }
 
 /** An exception: a network failure's own words where it happened, else app.js's generic message. */
-function report(error, near = where) {
+function report(error, near) {
   if (error instanceof SignedOut) return;
   if (error instanceof NetworkError) fail(error.message, near);
   else showError(error);
@@ -567,7 +556,7 @@ function wirePlanOptions() {
   form.addEventListener("submit", (event) => event.preventDefault());
   $("currency").addEventListener("change", (event) => {
     state.currency = event.currentTarget.value;
-    where = event.currentTarget; // a failure shows in the Plans section
+    messages.at(event.currentTarget); // a failure shows in the Plans section
     loadPlans().catch((error) => report(error));
     if (state.picked) showOffers(state.picked).catch((error) => report(error));
   });
